@@ -1,0 +1,1 @@
+"""numpy/manual: every gradient derived by hand, on numpy (CPU) or CuPy (GPU)."""

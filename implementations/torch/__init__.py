@@ -1,0 +1,1 @@
+"""PyTorch: define-by-run autograd (`torch/eager`) and graph capture (`torch/compile`)."""
