@@ -1,0 +1,92 @@
+"""`fwbench` (= `python -m bench`): one subcommand per module, each with `add_arguments` and `run`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bench.errors import UsageError
+
+# subcommand -> (module, one-line help)
+COMMANDS = {
+    "list": ("bench.cli", "list tasks and implementations, and which cells can run here"),
+    "gradcheck": ("bench.gradcheck", "prove every implementation's gradients agree with a float64 reference"),
+    "examples": ("bench.examples", "the slides' worked examples, computed by every implementation"),
+    "run": ("bench.runner", "time the cells (isolated workers, interleaved blocks) into a results file"),
+    "report": ("bench.report", "render results files into an HTML report plus Markdown, LaTeX and CSV"),
+    "compare": ("bench.compare", "compare two results files taken at different times (regression gate)"),
+    "ab": ("bench.ab", "A/B the same cells in two environments, blocks interleaved (regression gate)"),
+    "history": ("bench.history", "a trend page across results files"),
+    "export": ("bench.export", "export results for CI dashboards (github-action-benchmark)"),
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def csv_list(valid):
+    """An argparse type for a comma-separated subset of `valid`."""
+    def parse(text):
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        bad = [s for s in items if s not in valid]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"invalid choice {','.join(bad) or text!r} (choose from {', '.join(valid)})")
+        return items
+    return parse
+
+
+def add_arguments(p):
+    p.add_argument("--devices", type=csv_list(("cpu", "gpu")), default=["cpu", "gpu"])
+
+
+def run(args) -> int:
+    from bench import api
+    for task in api.tasks():
+        print(task)
+        for impl in api.impls(task):
+            cells = []
+            for device in args.devices:
+                reason = api.skip_reason(impl, device)
+                cells.append(f"{device}: {'ok' if reason is None else 'skip (' + reason + ')'}")
+            print(f"  {impl:<22} " + "; ".join(cells))
+    return 0
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="fwbench", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue          # a subcommand whose module is not written yet
+        mod.add_arguments(p)
+        p.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "_module"):
+        parser.error(f"'{args.command}' is not available in this version")
+    try:
+        return int(args._module.run(args) or 0)
+    except (UsageError, ValueError) as e:
+        sys.stderr.write(f"fwbench {args.command}: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"fwbench {args.command}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
