@@ -94,7 +94,7 @@ def _mlp_infer(inputs, params):
         if k in inputs:
             got["n"] = np.shape(inputs[k])[0]
     ws = sorted((int(k[1:]), np.shape(v)) for k, v in params.items() if k.startswith("W") and k[1:].isdigit())
-    if ws and [i for i, _ in ws] == list(range(1, len(ws) + 1)):
+    if len(ws) >= 2 and [i for i, _ in ws] == list(range(1, len(ws) + 1)):
         got["hidden"] = tuple(int(shape[1]) for _, shape in ws[:-1])
     return got
 

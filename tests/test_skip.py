@@ -1,0 +1,31 @@
+"""A cell that cannot run here is skipped with a reason a person can act on, never run elsewhere."""
+import importlib.util
+
+import pytest
+
+from bench import api, registry
+
+
+def test_missing_framework_is_a_skip_reason(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a))
+    assert api.skip_reason("jax/jit", "cpu") == "jax is not installed (pip install '.[jax]')"
+    with pytest.raises(api.SkipCell, match="jax is not installed"):
+        api.make("mlp", "jax/jit")
+    assert api.skip_reason("numpy/manual", "cpu") is None
+
+
+def test_gpu_cells_skip_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(registry, "nvidia_gpu_present", lambda: False)
+    for impl in registry.IMPLS:
+        reason = api.skip_reason(impl, "gpu")
+        assert reason and ("no GPU" in reason or "not installed" in reason), (impl, reason)
+        with pytest.raises(api.SkipCell):
+            api.make("elementwise", impl, device="gpu")
+
+
+def test_skip_reason_rejects_unknown_names():
+    with pytest.raises(ValueError, match="valid devices"):
+        api.skip_reason("numpy/manual", "npu")
+    with pytest.raises(ValueError, match="valid implementations"):
+        api.skip_reason("numpy", "cpu")
