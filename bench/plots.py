@@ -1,0 +1,186 @@
+"""The report's figures: matplotlib (Agg) drawn into inline SVG strings, colour-blind-safe (Okabe-Ito)."""
+from __future__ import annotations
+
+import io
+import re
+
+# Okabe-Ito, one colour per implementation; define-and-run modes get dashed lines and square/diamond markers.
+COLOURS = {"numpy/manual": "#555555", "torch/eager": "#D55E00", "torch/compile": "#E69F00",
+           "tensorflow/eager": "#009E73", "tensorflow/function": "#56B4E9", "tensorflow/session": "#0072B2",
+           "jax/eager": "#CC79A7", "jax/jit": "#8B5A9E"}
+MARKERS = {"manual": "o", "eager": "o", "compile": "s", "function": "s", "session": "D", "jit": "s"}
+PHASES = (("import_s", "import", "#BBBBBB"), ("setup_s", "setup (data onto device)", "#56B4E9"),
+          ("build_s", "build (graph / trace / compile)", "#E69F00"), ("first_step_s", "first step", "#D55E00"),
+          ("median_s", "one steady step", "#009E73"))
+
+
+def colour(impl):
+    """The colour of an implementation (grey for unknown ids)."""
+    return COLOURS.get(impl, "#999999")
+
+
+def style(impl):
+    """Line/marker style of an implementation: solid circles for eager, dashed squares for graph modes."""
+    mode = impl.partition("/")[2]
+    graph = mode in ("compile", "function", "session", "jit")
+    return {"color": colour(impl), "marker": MARKERS.get(mode, "o"), "linestyle": "--" if graph else "-",
+            "linewidth": 2, "markersize": 6}
+
+
+def _setup():
+    """matplotlib with the Agg backend and a large, projector-friendly style."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "svg.fonttype": "none",
+                         "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+                         "grid.alpha": 0.3, "legend.frameon": False, "font.family": "sans-serif"})
+    return plt
+
+
+def _count(v, _=None) -> str:
+    """An axis tick for counts: 1, 10, 100, 1k, 10k, 1M."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if v >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
+def _axes(ax, x=None, y=None):
+    """Human tick labels on log axes: 'time' (850 ns, 12 µs, 3 ms, 2 s) or 'count' (1, 10, 1k)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from bench.reportlib import fmt_s
+    for axis, kind in ((ax.xaxis, x), (ax.yaxis, y)):
+        if kind:
+            axis.set_major_formatter(FuncFormatter(_count if kind == "count" else lambda v, _: fmt_s(v)))
+            axis.set_minor_formatter(NullFormatter())
+
+
+def svg(fig, name: str) -> str:
+    """The figure as an <svg> element string (ids salted by `name` so several SVGs can share a page)."""
+    plt = _setup()
+    with plt.rc_context({"svg.hashsalt": name}):
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    return re.sub(r"<svg ", f'<svg role="img" aria-label="{name}" class="plot" ', text, count=1)
+
+
+def phases(rows, title: str) -> str:
+    """Stacked horizontal bars of import/setup/build/first step/one steady step per implementation.
+
+    `rows`: list of dicts with impl and the phase columns. Two panels: the whole script (with import) and
+    the part after the imports, which is what the slide's datetime.now() stopwatch saw.
+    """
+    plt = _setup()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(rows) + 1.6), sharey=True)
+    labels = [r["impl"] for r in rows]
+    from bench.reportlib import fmt_s
+    after = max(sum((r.get(k) or 0.0) for k in ("setup_s", "build_s", "first_step_s", "median_s")) for r in rows)
+    for ax, skip_import, unit, scale in ((axes[0], False, "s", 1.0),
+                                         (axes[1], True, *(("s", 1.0) if after > 2 else ("ms", 1e3)))):
+        left = [0.0] * len(rows)
+        for key, label, col in PHASES:
+            if skip_import and key == "import_s":
+                continue
+            vals = [(r.get(key) or 0.0) * scale for r in rows]
+            ax.barh(labels, vals, left=left, color=col, label=label, edgecolor="white", linewidth=0.5)
+            left = [a + b for a, b in zip(left, vals)]
+        ax.set_xlabel(f"seconds" if unit == "s" else "milliseconds")
+        ax.set_title("whole script: import + setup + build + first step + step" if not skip_import
+                     else "after the imports (what the slide's stopwatch saw)")
+        ax.grid(axis="y", visible=False)
+        ax.set_xlim(0, max(left) * 1.18 or 1)
+        for y, total in enumerate(left):
+            ax.annotate(fmt_s(total / scale), (total, y), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=9)
+    axes[0].invert_yaxis()
+    axes[0].legend(loc="upper center", bbox_to_anchor=(1.0, -0.18 - 0.4 / max(len(rows), 1)), ncol=5, fontsize=9)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=12)
+    return svg(fig, "phases")
+
+
+def break_even(groups, name="break-even") -> str:
+    """Total time after N steps (build + N x step), log-log, one panel per task: where the lines cross.
+
+    `groups`: {task: [(impl, build_s, step_s), ...]}.
+    """
+    import numpy as np
+    plt = _setup()
+    n = len(groups)
+    cols = min(n, 2)
+    fig, axes = plt.subplots((n + 1) // 2, cols, figsize=(5.5 * cols, 3.6 * ((n + 1) // 2)), squeeze=False)
+    steps = np.logspace(0, 6, 60)
+    for ax, (task, lines) in zip(axes.flat, groups.items()):
+        byimpl = {impl: (build, step) for impl, build, step in lines}
+        for impl, build, step in lines:
+            st = style(impl)
+            st["marker"] = None
+            ax.plot(steps, build + steps * step, label=impl, **st)
+            fw, _, mode = impl.partition("/")
+            eager = byimpl.get(f"{fw}/eager")
+            if mode != "eager" and eager and step < eager[1]:
+                k = max(1.0, (build - eager[0]) / (eager[1] - step))
+                ax.plot([k], [build + k * step], marker="o", markersize=8, markerfacecolor="white",
+                        markeredgecolor=colour(impl), markeredgewidth=2, zorder=5)
+                ax.annotate(f"{_count(round(k))} steps", (k, build + k * step), xytext=(6, -12),
+                            textcoords="offset points", fontsize=9, color="#333333")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(task)
+        _axes(ax, "count", "time")
+        ax.set_xlabel("training steps")
+        ax.set_ylabel("total time: build + steps")
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return svg(fig, name)
+
+
+def sweep(series, xlabel: str, title: str, name: str) -> str:
+    """Step time against problem size, log-log, one line per implementation. `series`: {impl: [(x, s), ...]}."""
+    plt = _setup()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for impl, pts in series.items():
+        pts = sorted(pts)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=impl, **style(impl))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _axes(ax, "count", "time")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("seconds per step (median)")
+    ax.set_title(title)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return svg(fig, name)
+
+
+def efficiency(points, peak, title: str) -> str:
+    """Achieved GFLOP/s per task (rows) and implementation (markers), log x, the peak as a line.
+
+    `points`: list of (task, impl, gflops); `peak`: GFLOP/s or None.
+    """
+    plt = _setup()
+    tasks = list(dict.fromkeys(p[0] for p in points))
+    fig, ax = plt.subplots(figsize=(9, 0.7 * len(tasks) + 1.8))
+    impls = list(dict.fromkeys(p[1] for p in points))
+    for k, impl in enumerate(impls):
+        xs = [g for t, i, g in points if i == impl]
+        ys = [tasks.index(t) + (k - (len(impls) - 1) / 2) * 0.08 for t, i, g in points if i == impl]
+        st = style(impl)
+        ax.scatter(xs, ys, color=st["color"], marker=st["marker"], s=45, label=impl, zorder=3)
+    if peak:
+        ax.axvline(peak, color="#333333", linestyle=":", linewidth=1.5)
+        ax.annotate(f"machine peak\n{peak:.0f} GFLOP/s", (peak, -0.5), xytext=(-4, -2), textcoords="offset points",
+                    ha="right", va="top", fontsize=9)
+    ax.set_yticks(range(len(tasks)), tasks)
+    ax.set_ylim(len(tasks) - 0.5, -0.5)
+    ax.set_xscale("log")
+    _axes(ax, "count")
+    ax.set_xlabel("achieved GFLOP/s (log scale)")
+    ax.set_title(title)
+    ax.grid(axis="y", visible=False)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return svg(fig, "efficiency")

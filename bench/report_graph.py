@@ -1,0 +1,206 @@
+"""Report sections: define-and-run vs define-by-run (build, break-even, retrace) and the log-log size sweep."""
+from __future__ import annotations
+
+import json
+import math
+
+from bench.reportlib import (cell, fmt_g, fmt_n, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing,
+                             missing, section, table, task_order)
+
+GRAPH_MODES = ("compile", "function", "session", "jit")
+
+
+def break_even_steps(build_s, eager_s, graph_s):
+    """Steps after which a graph mode's build has paid for itself: build / (eager − graph); None = never."""
+    if missing(build_s) or missing(eager_s) or missing(graph_s) or graph_s >= eager_s:
+        return None
+    return max(1, math.ceil(build_s / (eager_s - graph_s)))
+
+
+def _pairs(ok):
+    """(eager row, graph row) for every framework with both an eager and a graph mode measured."""
+    out = []
+    for impl in impl_order(ok):
+        fw, _, mode = impl.partition("/")
+        if mode not in GRAPH_MODES:
+            continue
+        eager = ok[ok["impl"] == f"{fw}/eager"]
+        if len(eager):
+            out.append((eager.iloc[0], ok[ok["impl"] == impl].iloc[0]))
+    return out
+
+
+def _retrace(g) -> str:
+    """Table text for a graph row's retrace measurement (first step at a new batch size)."""
+    if missing(g["retrace_first_step_s"]):
+        return "not measured"
+    traces = "" if missing(g["retrace_traces"]) else f", {int(g['retrace_traces'])} new trace(s)"
+    return f"{fmt_s(g['retrace_first_step_s'])} at {g['retrace_size']}{traces}"
+
+
+def define_and_run(df) -> dict:
+    """Section 3: build cost vs steady step per framework, break-even steps, retrace cost on a new batch size."""
+    from bench import plots
+    sizes = headline_sizes(df)
+    grp = groups(df)
+    tables, figures, reading = [], [], []
+    for g in grp:
+        label = group_label(*g, len(grp) > 1)
+        rows, lines, pays, never, retr = [], {}, [], [], []
+        for task in task_order(df):
+            ok = df[(df["task"] == task) & (df["size_json"] == sizes[task]) & (df["where"] == g[0])
+                    & (df["device"] == g[1]) & (df["status"] == "ok")]
+            for e, gr in _pairs(ok):
+                be = break_even_steps(gr["build_s"], e["median_s"], gr["median_s"])
+                rt_text = _retrace(gr)
+                rows.append([cell(task, sub=gr["size"]), gr["impl"], fmt_s(gr["build_s"]), fmt_s(gr["median_s"]),
+                             fmt_s(e["median_s"]), fmt_x(e["median_s"] / gr["median_s"]),
+                             cell("never", "fail") if be is None else cell(fmt_n(be), "hl"), rt_text])
+                lines.setdefault(task, {})[e["impl"]] = (e["impl"], e["build_s"] or 0.0, e["median_s"])
+                lines[task][gr["impl"]] = (gr["impl"], gr["build_s"] or 0.0, gr["median_s"])
+                (never if be is None else pays).append((task, gr, e, be))
+                if not missing(gr["retrace_first_step_s"]):
+                    retr.append((task, gr))
+        if not rows:
+            continue
+        cap = ("break-even = build / (eager step − graph step): the number of steps after which the graph mode's "
+               "total time drops below eager's. 'never' = its step is not faster than eager.")
+        tables.append(table(["task", "graph mode", "build", "graph step", "eager step", "speed-up",
+                             "break-even (steps)", "retrace on a new size"], rows,
+                            cap + (f" {label}." if label else ""), num_from=2))
+        figures.append(plots.break_even({t: list(v.values()) for t, v in lines.items()}, f"break-even {label}"))
+        reading += _reading(label, pays, never, retr)
+    if not tables:
+        reading = ["No framework has both its eager and a graph mode measured in these results, so build cost "
+                   "cannot be weighed against a faster step."]
+    return section("graph", "Define-and-run vs define-by-run", reading, tables, figures)
+
+
+def _reading(label, pays, never, retr) -> list[str]:
+    """Plain words on which graph modes pay off, after how many steps, and what a new shape costs."""
+    out = []
+    lead = f"On {label}: " if label else ""
+    if pays:
+        best = min(pays, key=lambda p: p[3])
+        text = (f"{lead}{len(pays)} of {len(pays) + len(never)} graph-mode cells beat their eager twin per step. "
+                f"Quickest to pay off: {best[1]['impl']} on {best[0]} spends {fmt_s(best[1]['build_s'])} building, "
+                f"then saves {fmt_s(best[2]['median_s'] - best[1]['median_s'])} per step, so it is ahead after "
+                f"{fmt_n(best[3])} steps.")
+        worst = max(pays, key=lambda p: p[3])
+        if worst is not best:
+            text += (f" Slowest to pay off: {worst[1]['impl']} on {worst[0]}, after {fmt_n(worst[3])} steps "
+                     f"(build {fmt_s(worst[1]['build_s'])}).")
+        out.append(text)
+    if never:
+        out.append(("" if pays else lead) + "Never pays off, because the graph step is not faster than eager: "
+                   + listing([f"{gr['impl']} on {t} ({fmt_s(gr['median_s'])} vs {fmt_s(e['median_s'])})"
+                              for t, gr, e, _ in never]) + ".")
+    if retr:
+        parts = []
+        for impl in dict.fromkeys(gr["impl"] for _, gr in retr):
+            costs = [gr["retrace_first_step_s"] for _, gr in retr if gr["impl"] == impl]
+            steps = [gr["retrace_first_step_s"] / gr["median_s"] for _, gr in retr if gr["impl"] == impl]
+            span = fmt_s(min(costs)) if len(costs) == 1 else f"{fmt_s(min(costs))} to {fmt_s(max(costs))}"
+            nsp = fmt_n(min(steps)) if len(steps) == 1 else f"{fmt_n(min(steps))}–{fmt_n(max(steps))}"
+            parts.append(f"{impl} {span} (the time of {nsp} steady steps)")
+        out.append("A new batch size makes a graph mode trace or compile again: its first step at the new size "
+                   "costs " + listing(parts) + ". Keep shapes fixed (pad the last batch) or pay this again.")
+    else:
+        out.append("The retrace cost of a new batch size was not measured in these results "
+                   "(fwbench run --profile full measures it).")
+    return out
+
+
+def _x_of(sizes: list[dict]):
+    """(axis label, unit word, size -> x) for the one knob that varies across `sizes`; Nones otherwise."""
+    varying = [k for k in sizes[0] if len({json.dumps(s.get(k)) for s in sizes}) > 1]
+    if len(varying) == 1:
+        k = varying[0]
+        if isinstance(sizes[0][k], list):
+            return "elements per tensor", "elements", lambda s: math.prod(s[k])
+        return k, k, lambda s: s[k]
+    return None, None, None
+
+
+def _at(x, unit) -> str:
+    """'12 elements', 'batch 8', '2.8G FLOPs'."""
+    from bench.plots import _count
+    return f"{unit} {_count(x)}" if unit in ("batch", "n") or unit.isidentifier() and unit != "elements" \
+        else f"{_count(x)} {unit}"
+
+
+def _overhead_fit(pts):
+    """Fit step = a + b·x (non-negative, relative error); returns (a, b) or None with under two points."""
+    if len(pts) < 2:
+        return None
+    import numpy as np
+    from scipy.optimize import nnls
+    x = np.array([p[0] for p in pts], float)
+    t = np.array([p[1] for p in pts], float)
+    (a, b), _ = nnls(np.c_[1 / t, x / t], np.ones_like(t))
+    return a, b
+
+
+def sweep(df) -> dict:
+    """Section 4: step time against problem size, log-log, per implementation; where overhead stops mattering."""
+    from bench import plots
+    figures, reading, rows = [], [], []
+    grp = groups(df)
+    for g in grp:
+        label = group_label(*g, len(grp) > 1)
+        for task in task_order(df):
+            ok = df[(df["task"] == task) & (df["where"] == g[0]) & (df["device"] == g[1]) & (df["status"] == "ok")]
+            if ok["size_json"].nunique() < 2:
+                continue
+            sizes = [json.loads(s) for s in ok["size_json"]]
+            xlabel, unit, xf = _x_of(list({json.dumps(s, sort_keys=True): s for s in sizes}.values()))
+            if xf is None:
+                xlabel, unit, xs = "FLOPs per step", "FLOPs", list(ok["flops"])
+            else:
+                xs = [xf(s) for s in sizes]
+            series = {}
+            for x, (_, r) in zip(xs, ok.iterrows()):
+                series.setdefault(r["impl"], []).append((x, r["median_s"]))
+            series = {i: series[i] for i in impl_order(ok) if i in series}
+            figures.append(plots.sweep(series, xlabel, f"{task}: step time vs size {label}".strip(),
+                                       f"sweep {task} {label}"))
+            reading.append(_sweep_reading(task, label, series, unit))
+            for impl, pts in series.items():
+                fit = _overhead_fit(pts)
+                if fit:
+                    cross = fit[0] / fit[1] if fit[1] > 0 else float("inf")
+                    rows.append([task + (f" ({label})" if label else ""), impl, fmt_s(fit[0]),
+                                 "none: no growth" if math.isinf(cross) else _at(cross, unit)])
+    if not figures:
+        reading = ["Every task was timed at one size only in these results, so there is no sweep to draw; the "
+                   "full profile (fwbench run --profile full) times several sizes per task."]
+    tables = [table(["task", "implementation", "fixed cost per step", "crossover size"], rows,
+                    "Fit: step ≈ fixed cost + size × per-unit cost. Crossover = the size at which the work costs as "
+                    "much as the fixed (dispatch) cost; below it overhead dominates.", num_from=2)] if rows else []
+    return section("sweep", "Size sweep: where dispatch overhead stops mattering", reading, tables, figures)
+
+
+def _sweep_reading(task, label, series, unit) -> str:
+    """Who wins at the smallest and largest size, and where the fitted overhead crossover falls."""
+    allx = sorted({x for pts in series.values() for x, _ in pts})
+    lo, hi = allx[0], allx[-1]
+    at = {x: sorted((dict(pts)[x], i) for i, pts in series.items() if x in dict(pts)) for x in (lo, hi)}
+    text = (f"{task}{' on ' + label if label else ''}: at the smallest size ({_at(lo, unit)}) {at[lo][0][1]} is "
+            f"fastest ({fmt_s(at[lo][0][0])}); at the largest ({_at(hi, unit)}) {at[hi][0][1]} "
+            f"({fmt_s(at[hi][0][0])}).")
+    inside, below, above = [], [], []
+    for impl, pts in series.items():
+        fit = _overhead_fit(pts)
+        if not fit:
+            continue
+        cross = fit[0] / fit[1] if fit[1] > 0 else math.inf
+        (below if cross < lo else above if cross > hi else inside).append((impl, cross, fit[0]))
+    if inside:
+        text += (" Each step costs a fixed overhead plus work that grows with size; the work overtakes the "
+                 "overhead at about " + listing([f"{_at(c, unit)} for {i} (overhead {fmt_s(a)})"
+                                                 for i, c, a in inside]) + ".")
+    if above:
+        text += " Overhead dominates across the whole measured range for " + listing([i for i, _, _ in above]) + "."
+    if below:
+        text += " The work dominates even at the smallest size for " + listing([i for i, _, _ in below]) + "."
+    return text

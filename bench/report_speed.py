@@ -1,0 +1,157 @@
+"""Report sections on speed: the headline table and the "Is TensorFlow 10× slower?" decomposition."""
+from __future__ import annotations
+
+from collections import Counter
+
+from bench.reportlib import (cell, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing, missing,
+                             plural, section, table, task_order)
+
+
+def _step_cell(r, best) -> dict:
+    """A headline table cell for one frame row: median with CI, or the skip/fail reason."""
+    if r["status"] != "ok":
+        reason = r["reason"] or "no reason given"
+        short = reason if len(reason) <= 48 else reason[:46].rstrip() + "…"
+        return cell(r["status"], "skip" if r["status"] == "skipped" else "fail", sub=short, title=reason)
+    cls = ("best " if best else "") + ("noisy" if r["noisy"] else "")
+    title = f"IQR {fmt_s(r['iqr_s'])} ({100 * r['rel_iqr']:.0f}% of the median)" if not missing(r["rel_iqr"]) else None
+    text = fmt_s(r["median_s"]) + (" ~" if r["noisy"] else "")
+    return cell(text, cls.strip(), sub=f"{fmt_s(r['ci_lo_s'])} – {fmt_s(r['ci_hi_s'])}", title=title)
+
+
+def _task_reading(task, size, ok) -> str:
+    """One sentence on who is fastest for one task in one group, and whether the lead is clear of the noise."""
+    if ok.empty:
+        return f"{task} ({size}): no implementation ran."
+    ok = ok.sort_values("median_s")
+    first = ok.iloc[0]
+    text = f"{task} ({size}): {first['impl']} is fastest at {fmt_s(first['median_s'])} per step"
+    if len(ok) > 1:
+        second = ok.iloc[1]
+        overlap = second["ci_lo_s"] <= first["ci_hi_s"]
+        text += (f"; {second['impl']} follows at {fmt_s(second['median_s'])} "
+                 f"({fmt_x(second['median_s'] / first['median_s'])}"
+                 + (", within the noise: their 95% CIs overlap)" if overlap else ", a clear gap: the CIs do not overlap)"))
+        last = ok.iloc[-1]
+        if len(ok) > 2:
+            text += f"; the slowest, {last['impl']}, takes {fmt_x(last['median_s'] / first['median_s'])} as long"
+    return text + "."
+
+
+def headline(df) -> dict:
+    """Section 1: median step with 95% CI per implementation × task, one table per (machine, device)."""
+    sizes = headline_sizes(df)
+    grp = groups(df)
+    many = len(grp) > 1
+    order = task_order(df)
+    tables, reading = [], []
+    for g in grp:
+        sub = df[(df["where"] == g[0]) & (df["device"] == g[1])]
+        sub = sub[[sizes[t] == s for t, s in zip(sub["task"], sub["size_json"])]]
+        tasks = [t for t in order if t in set(sub["task"])]
+        cols = ["implementation"] + [cell(t, sub=sub[sub["task"] == t]["size"].iloc[0]) for t in tasks]
+        best = {}
+        for t in tasks:
+            ok = sub[(sub["task"] == t) & (sub["status"] == "ok")]
+            best[t] = ok["median_s"].idxmin() if len(ok) else None
+            prefix = f"On {group_label(*g, True)}, " if many else ""
+            reading.append(prefix + _task_reading(t, ok["size"].iloc[0] if len(ok) else "", ok))
+        rows = []
+        for impl in impl_order(sub):
+            mine = sub[sub["impl"] == impl]
+            row = [cell(impl, sub=mine["paradigm"].iloc[0])]
+            for t in tasks:
+                hit = mine[mine["task"] == t]
+                row.append(_step_cell(hit.iloc[0], hit.index[0] == best[t]) if len(hit) else cell("not run", "skip"))
+            rows.append(row)
+        cap = ("Median seconds per step; the small line is its 95% bootstrap confidence interval. Only the default "
+               "(or most-measured) size of each task is shown; the size sweep shows the rest.")
+        tables.append(table(cols, rows, (group_label(*g, True) + ". " if many else "") + cap, num_from=1))
+    ok = df[df["status"] == "ok"]
+    noisy = int(ok["noisy"].fillna(False).astype(bool).sum())
+    summary = (f"{plural(len(ok), 'cell')} measured, {noisy} of them noisy (interquartile range above 10% of the "
+               "median, marked ~): read differences smaller than that spread as ties. ")
+    bad = df[df["status"] != "ok"]
+    if len(bad):
+        reasons = Counter(f"{r} ({s})" for r, s in zip(bad["reason"].fillna("no reason given"), bad["status"]))
+        summary += (f"{plural(len(bad), 'cell')} did not run: "
+                    + "; ".join(f"{r} × {n}" if n > 1 else r for r, n in reasons.most_common(6)) + ".")
+    return section("headline", "Headline: the steady-state step", [summary, *reading], tables)
+
+
+SLIDE_NOTE = ("The slide started a datetime.now() stopwatch after the import lines, then created the 3×4 inputs on "
+              "the GPU, built the graph, opened a Session, ran it once and printed the gradients.")
+
+
+def _pick(ok, impls):
+    """The first row of `ok` whose impl is in `impls` (in that order), or None."""
+    for impl in impls:
+        hit = ok[ok["impl"] == impl]
+        if len(hit):
+            return hit.iloc[0]
+    return None
+
+
+def tf10x(df) -> dict:
+    """Section 2: the slide's whole-script timing decomposed into import, setup, build, first step and step."""
+    from bench import plots
+    from bench.examples import SLIDE
+    slide = SLIDE["timing"]
+    ratio = slide["tensorflow_session_s"] / slide["torch_s"]
+    reading = [f"The slide measured numpy {fmt_s(slide['numpy_s'])}, PyTorch {fmt_s(slide['torch_s'])} and "
+               f"TensorFlow {fmt_s(slide['tensorflow_session_s'])} ({fmt_x(ratio)} PyTorch) for the elementwise "
+               f"example. {SLIDE_NOTE} So it timed setup + graph build + Session start + one step — everything "
+               "a program pays once — and no steady-state step at all."]
+    ew = df[df["task"] == "elementwise"]
+    if ew.empty:
+        return section("tf10x", "Is TensorFlow 10× slower?", reading + ["These results hold no elementwise cells, "
+                       "so the slide's measurement cannot be decomposed here."])
+    size = ew.assign(f=ew["flops"].fillna(0)).sort_values("f")["size_json"].iloc[0]   # the slide's tiny size
+    tables, figures = [], []
+    grp = groups(ew)
+    for g in grp:
+        sub = ew[(ew["size_json"] == size) & (ew["where"] == g[0]) & (ew["device"] == g[1])]
+        ok = sub[sub["status"] == "ok"].set_index("impl").reindex(impl_order(sub)).dropna(subset=["median_s"])
+        ok = ok.reset_index()
+        if ok.empty:
+            continue
+        ok["slide_s"] = ok[["setup_s", "build_s", "first_step_s"]].fillna(0).sum(axis=1)
+        ok["script_s"] = ok["slide_s"] + ok["import_s"].fillna(0)
+        label = group_label(*g, len(grp) > 1)
+        rows = [[r["impl"], fmt_s(r["import_s"]), fmt_s(r["setup_s"]), fmt_s(r["build_s"]), fmt_s(r["first_step_s"]),
+                 cell(fmt_s(r["slide_s"]), "hl"), cell(fmt_s(r["median_s"]), "hl"), fmt_s(r["script_s"])]
+                for _, r in ok.iterrows()]
+        tables.append(table(["implementation", "import", "setup", "build", "first step",
+                             "what the slide timed", "steady step", "whole script"], rows,
+                            f"elementwise ({sub['size'].iloc[0]}){' on ' + label if label else ''}: "
+                            "'what the slide timed' = setup + build + first step."))
+        figures.append(plots.phases(ok.to_dict("records"), f"elementwise ({sub['size'].iloc[0]}) {label}"))
+        reading.append(_tf_reading(ok, label))
+    return section("tf10x", "Is TensorFlow 10× slower?", reading, tables, figures)
+
+
+def _tf_reading(ok, label) -> str:
+    """What the decomposition shows for one group, in words, from its numbers."""
+    where = f" On {label}" if label else " Here"
+    tf = _pick(ok, ["tensorflow/session", "tensorflow/function", "tensorflow/eager"])
+    ref = _pick(ok, ["torch/eager", "numpy/manual"])
+    if tf is None or ref is None:
+        slowest = ok.sort_values("slide_s").iloc[-1]
+        return (f"{where}, no TensorFlow/PyTorch pair ran, so the slide's ratio cannot be repeated; the slowest "
+                f"script-style start is {slowest['impl']} at {fmt_s(slowest['slide_s'])}, of which "
+                f"{fmt_s(slowest['build_s'])} is build.").lstrip()
+    once = tf["slide_s"] / ref["slide_s"]
+    steady = tf["median_s"] / ref["median_s"]
+    build_share = (tf["build_s"] or 0) / tf["slide_s"] if tf["slide_s"] else 0
+    text = (f"{where}, timed the slide's way, {tf['impl']} takes {fmt_s(tf['slide_s'])} against {ref['impl']}'s "
+            f"{fmt_s(ref['slide_s'])}: {fmt_x(once)}. {100 * build_share:.0f}% of it is the build "
+            f"({fmt_s(tf['build_s'])}) and {fmt_s(tf['first_step_s'])} the first step. In steady state its step is "
+            f"{fmt_s(tf['median_s'])} against {fmt_s(ref['median_s'])}: ")
+    text += (f"{fmt_x(steady)} slower" if steady > 1 else f"{fmt_x(1 / steady)} faster")
+    text += (". The slide's gap is mostly one-time cost, not per-step speed." if once > 2 * max(steady, 1)
+             else ". Most of the gap persists per step." if steady > 1.5 else ".")
+    if not missing(tf["import_s"]) and not missing(ref["import_s"]):
+        text += (f" The imports, which the stopwatch did not include, cost {fmt_s(tf['import_s'])} for "
+                 f"{tf['framework']} and {fmt_s(ref['import_s'])} for {ref['framework']}"
+                 f" — more than everything the slide timed.") if tf["import_s"] > tf["slide_s"] else ""
+    return text.lstrip()
