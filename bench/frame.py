@@ -22,6 +22,8 @@ Columns (None/NaN where a cell lacks the field, e.g. skipped or failed cells):
   flops         analytic FLOPs of one step; gflops: flops / median_s
   peak_gflops   the machine's fp32 peak (environment.cpu.peak_gflops); pct_peak: 100 * gflops / peak_gflops
   overhead_s    the harness's per-step timing-loop overhead for this run
+
+Columns in NUMERIC are float (NaN when missing); the others keep Python objects (None when missing).
 """
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ COLUMNS = ("source", "machine", "run_id", "created", "profile", "task", "impl", 
            "retrace_first_step_s", "retrace_traces", "grad_max_rel_err", "grad_loss_rel_err", "grad_tol",
            "grad_ok", "peak_rss_bytes", "gpu_peak_bytes", "flops", "gflops", "peak_gflops", "pct_peak",
            "overhead_s")
+
+NUMERIC = ("import_s", "setup_s", "build_s", "first_step_s", "median_s", "ci_lo_s", "ci_hi_s", "iqr_s", "min_s",
+           "mean_s", "rel_iqr", "retrace_first_step_s", "grad_max_rel_err", "grad_loss_rel_err", "grad_tol",
+           "flops", "gflops", "peak_gflops", "pct_peak", "overhead_s")
 
 
 def _num(v):
@@ -97,7 +103,10 @@ def frame(runs):
     for item in runs:
         source, data = item if isinstance(item, tuple) else ("<memory>", item)
         rows += [row(c, data, str(source)) for c in data["results"]]
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    for col in NUMERIC:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    return df
 
 
 def load_frame(paths):

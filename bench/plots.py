@@ -1,7 +1,9 @@
 """The report's figures: matplotlib (Agg) drawn into inline SVG strings, colour-blind-safe (Okabe-Ito)."""
 from __future__ import annotations
 
+import html
 import io
+import math
 import re
 
 # Okabe-Ito, one colour per implementation; define-and-run modes get dashed lines and square/diamond markers.
@@ -65,7 +67,8 @@ def svg(fig, name: str) -> str:
     plt.close(fig)
     text = buf.getvalue()
     text = text[text.index("<svg"):]
-    return re.sub(r"<svg ", f'<svg role="img" aria-label="{name}" class="plot" ', text, count=1)
+    label = html.escape(name.strip(), quote=True)
+    return re.sub(r"<svg ", f'<svg role="img" aria-label="{label}" class="plot" ', text, count=1)
 
 
 def phases(rows, title: str) -> str:
@@ -97,46 +100,54 @@ def phases(rows, title: str) -> str:
             ax.annotate(fmt_s(total / scale), (total, y), xytext=(3, 0), textcoords="offset points",
                         va="center", fontsize=9)
     axes[0].invert_yaxis()
-    axes[0].legend(loc="upper center", bbox_to_anchor=(1.0, -0.18 - 0.4 / max(len(rows), 1)), ncol=5, fontsize=9)
-    fig.suptitle(title, x=0.01, ha="left", fontsize=12)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.08 if len(rows) > 4 else 0.14, 1, 1))
+    fig.legend(handles, names, loc="lower center", ncol=5, fontsize=9)
     return svg(fig, "phases")
 
 
 def break_even(groups, name="break-even") -> str:
     """Total time after N steps (build + N x step), log-log, one panel per task: where the lines cross.
 
-    `groups`: {task: [(impl, build_s, step_s), ...]}.
+    `groups`: {task: [(impl, build_s, step_s), ...]}. A ring marks each graph mode's break-even with its eager twin.
     """
     import numpy as np
     plt = _setup()
     n = len(groups)
     cols = min(n, 2)
-    fig, axes = plt.subplots((n + 1) // 2, cols, figsize=(5.5 * cols, 3.6 * ((n + 1) // 2)), squeeze=False)
-    steps = np.logspace(0, 6, 60)
+    fig, axes = plt.subplots((n + 1) // 2, cols, figsize=(6 * cols, 3.8 * ((n + 1) // 2)), squeeze=False)
+    handles = {}
     for ax, (task, lines) in zip(axes.flat, groups.items()):
         byimpl = {impl: (build, step) for impl, build, step in lines}
+        rings = []
         for impl, build, step in lines:
-            st = style(impl)
-            st["marker"] = None
-            ax.plot(steps, build + steps * step, label=impl, **st)
             fw, _, mode = impl.partition("/")
             eager = byimpl.get(f"{fw}/eager")
             if mode != "eager" and eager and step < eager[1]:
-                k = max(1.0, (build - eager[0]) / (eager[1] - step))
-                ax.plot([k], [build + k * step], marker="o", markersize=8, markerfacecolor="white",
-                        markeredgecolor=colour(impl), markeredgewidth=2, zorder=5)
-                ax.annotate(f"{_count(round(k))} steps", (k, build + k * step), xytext=(6, -12),
-                            textcoords="offset points", fontsize=9, color="#333333")
+                k = max(1.0, (build - eager[0]) / (eager[1] - step))   # where the lines cross
+                rings.append((impl, k, build + k * step, max(1, math.ceil(build / (eager[1] - step)))))
+        top = min(1e6, max([1e3] + [100 * r[1] for r in rings]))
+        steps = np.logspace(0, np.log10(top), 60)
+        for impl, build, step in lines:
+            st = style(impl)
+            st["marker"] = None
+            handles[impl] = ax.plot(steps, build + steps * step, label=impl, **st)[0]
+        for j, (impl, k, y, label) in enumerate(sorted(rings, key=lambda r: r[1])):
+            ax.plot([k], [y], marker="o", markersize=9, markerfacecolor="white", markeredgecolor=colour(impl),
+                    markeredgewidth=2.2, zorder=5)
+            ax.annotate(_count(label), (k, y), xytext=(8, -14 + 13 * (j % 3)), textcoords="offset points",
+                        fontsize=9, color="#222222", fontweight="bold")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(task)
         _axes(ax, "count", "time")
         ax.set_xlabel("training steps")
-        ax.set_ylabel("total time: build + steps")
-        ax.legend(fontsize=8)
+        ax.set_ylabel("build + steps")
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    fig.tight_layout()
+    order = [i for i in COLOURS if i in handles] + [i for i in handles if i not in COLOURS]
+    fig.tight_layout(rect=(0, 0.1 if n <= 2 else 0.06, 1, 1))
+    fig.legend([handles[i] for i in order], order, loc="lower center", ncol=min(len(order), 4), fontsize=9)
     return svg(fig, name)
 
 
@@ -150,6 +161,10 @@ def sweep(series, xlabel: str, title: str, name: str) -> str:
     ax.set_xscale("log")
     ax.set_yscale("log")
     _axes(ax, "count", "time")
+    xs = sorted({p[0] for pts in series.values() for p in pts})
+    if len(xs) <= 8:
+        ax.set_xticks(xs, [_count(x) for x in xs])
+        ax.minorticks_off()
     ax.set_xlabel(xlabel)
     ax.set_ylabel("seconds per step (median)")
     ax.set_title(title)

@@ -77,6 +77,8 @@ def render(df, runs, folder: Path, title="fwbench report") -> dict:
     ctx = context(df, runs, title)
     for s in ctx["sections"]:
         s["figures"] = [Markup(f) for f in s["figures"]]
+        for t in s["tables"]:
+            t["figure"] = Markup(t["figure"]) if t["figure"] else None
         for p in s.get("panels", []):
             for c in p["cols"]:
                 c["html"] = Markup(c["html"]) if c["html"] else None

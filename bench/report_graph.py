@@ -30,12 +30,14 @@ def _pairs(ok):
     return out
 
 
-def _retrace(g) -> str:
-    """Table text for a graph row's retrace measurement (first step at a new batch size)."""
+def _retrace(g) -> dict:
+    """Table cell for a graph row's retrace measurement (first step at a new batch size)."""
     if missing(g["retrace_first_step_s"]):
-        return "not measured"
-    traces = "" if missing(g["retrace_traces"]) else f", {int(g['retrace_traces'])} new trace(s)"
-    return f"{fmt_s(g['retrace_first_step_s'])} at {g['retrace_size']}{traces}"
+        return cell("not measured", "skip")
+    same = set(str(g["size"]).split())
+    new = " ".join(t for t in str(g["retrace_size"]).split() if t not in same) or g["retrace_size"]
+    traces = "" if missing(g["retrace_traces"]) else f", {int(g['retrace_traces'])} trace(s)"
+    return cell(fmt_s(g["retrace_first_step_s"]), sub=f"{new}{traces}")
 
 
 def define_and_run(df) -> dict:
@@ -53,7 +55,7 @@ def define_and_run(df) -> dict:
             for e, gr in _pairs(ok):
                 be = break_even_steps(gr["build_s"], e["median_s"], gr["median_s"])
                 rt_text = _retrace(gr)
-                rows.append([cell(task, sub=gr["size"]), gr["impl"], fmt_s(gr["build_s"]), fmt_s(gr["median_s"]),
+                rows.append([task, gr["impl"], fmt_s(gr["build_s"]), fmt_s(gr["median_s"]),
                              fmt_s(e["median_s"]), fmt_x(e["median_s"] / gr["median_s"]),
                              cell("never", "fail") if be is None else cell(fmt_n(be), "hl"), rt_text])
                 lines.setdefault(task, {})[e["impl"]] = (e["impl"], e["build_s"] or 0.0, e["median_s"])
@@ -63,12 +65,14 @@ def define_and_run(df) -> dict:
                     retr.append((task, gr))
         if not rows:
             continue
-        cap = ("break-even = build / (eager step − graph step): the number of steps after which the graph mode's "
-               "total time drops below eager's. 'never' = its step is not faster than eager.")
+        cap = ("Break-even = build / (eager step − graph step): the number of steps after which the graph mode's "
+               "total time drops below eager's; 'never' = its step is not faster than eager. Sizes as in the "
+               "headline. Retrace = the first step after the batch size changes.")
         tables.append(table(["task", "graph mode", "build", "graph step", "eager step", "speed-up",
-                             "break-even (steps)", "retrace on a new size"], rows,
-                            cap + (f" {label}." if label else ""), num_from=2))
-        figures.append(plots.break_even({t: list(v.values()) for t, v in lines.items()}, f"break-even {label}"))
+                             "break-even", "retrace: new size"], rows,
+                            cap, num_from=2, heading=label or None,
+                            figure=plots.break_even({t: list(v.values()) for t, v in lines.items()},
+                                                    f"break-even {label}")))
         reading += _reading(label, pays, never, retr)
     if not tables:
         reading = ["No framework has both its eager and a graph mode measured in these results, so build cost "

@@ -1,7 +1,7 @@
 """Report sections: gradient agreement and the slides' worked examples, efficiency against the machine's peak."""
 from __future__ import annotations
 
-from bench.reportlib import (cell, fmt_g, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing,
+from bench.reportlib import (cell, fmt_g, fmt_pct, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing,
                              missing, plural, section, table, task_order)
 
 
@@ -31,13 +31,13 @@ def gradients(df, runs) -> dict:
     """Section 5: worst relative gradient error per task × implementation; the slides' examples beside ours."""
     import numpy as np
     grp = groups(df)
-    impls = impl_order(df)
-    cols = ["task"] + ([f"{i} · {group_label(*g, True)}" for g in grp for i in impls] if len(grp) > 1 else impls)
-    rows, checked, failed = [], [], []
-    for task in task_order(df):
-        row = [task]
-        for g in grp:
-            for impl in impls:
+    tasks = task_order(df)
+    tables, checked, failed = [], [], []
+    for g in grp:
+        rows = []
+        for impl in impl_order(df):
+            row = [impl]
+            for task in tasks:
                 sub = df[(df["task"] == task) & (df["impl"] == impl) & (df["where"] == g[0]) & (df["device"] == g[1])]
                 sub = sub.dropna(subset=["grad_max_rel_err"])
                 if sub.empty:
@@ -52,7 +52,10 @@ def gradients(df, runs) -> dict:
                 row.append(cell(f"{worst['grad_max_rel_err']:.1e}", "ok" if ok else "fail",
                                 sub=f"tol {fmt_g(worst['grad_tol'], 1)}"
                                 + (f" · loss off by {worst['grad_loss_rel_err']:.1e}" if loss_bad else "")))
-        rows.append(row)
+            rows.append(row)
+        label = group_label(*g, len(grp) > 1)
+        tables.append(table(["implementation", *tasks], rows, "Worst relative gradient error per cell (over sizes); "
+                            "green = within tolerance.", heading=label or None))
     if checked:
         w = max(checked, key=lambda c: c[2] / (c[3] or 1))
         reading = [f"{plural(len(checked), 'task × implementation pair')} checked against a float64 reference "
@@ -62,7 +65,6 @@ def gradients(df, runs) -> dict:
                       f"Outside tolerance: {listing(failed)}. Timings of those cells measure a wrong computation.")]
     else:
         reading = ["No cell in these results carries a gradient check."]
-    tables = [table(cols, rows, "Worst relative gradient error per cell (over sizes); green = within tolerance.")]
     ex_rows, why = _examples(runs)
     if ex_rows is None:
         reading.append(why)
@@ -118,7 +120,7 @@ def efficiency(df, runs) -> dict:
             if sub["gflops"].notna().any():
                 top = sub["gflops"].idxmax()
                 parts.append(f"{task} {fmt_g(sub.loc[top, 'gflops'])} GFLOP/s by {top}"
-                             + (f" ({sub.loc[top, 'pct_peak']:.2g}% of peak)" if peak else ""))
+                             + (f" ({fmt_pct(sub.loc[top, 'pct_peak'])} of peak)" if peak else ""))
             if np_step is not None and len(sub) > 1:
                 faster = [i for i in sub.index if i != "numpy/manual" and sub.loc[i, "median_s"] < np_step]
                 beat.append(f"{task} {len(faster)} of {len(sub) - 1}")
@@ -134,7 +136,7 @@ def efficiency(df, runs) -> dict:
                     continue
                 r = sub.loc[impl]
                 np_step = sub.loc["numpy/manual", "median_s"] if "numpy/manual" in sub.index else None
-                extra = [f"{r['pct_peak']:.2g}% of peak"] if not missing(r["pct_peak"]) else []
+                extra = [f"{fmt_pct(r['pct_peak'])} of peak"] if not missing(r["pct_peak"]) else []
                 if np_step and impl != "numpy/manual":
                     extra.append(f"{fmt_x(r['median_s'] / np_step)} numpy's step")
                 row.append(cell(fmt_g(r["gflops"]), sub=" · ".join(extra) or None))
@@ -150,8 +152,7 @@ def efficiency(df, runs) -> dict:
             reading.append("The numpy floor: numpy/manual is plain Python calling numpy, with no framework dispatch, "
                            "so its step is the overhead floor a framework must beat to be worth it at that size. "
                            "Framework modes faster than it: " + "; ".join(beat) + ".")
-        tables.append(table(cols, rows, "GFLOP/s = analytic FLOPs per step / median step. "
-                            + (label + "." if label else ""), num_from=1))
-        if points:
-            figures.append(plots.efficiency(points, peak, f"achieved GFLOP/s {label}".strip()))
+        fig = plots.efficiency(points, peak, f"achieved GFLOP/s {label}".strip()) if points else None
+        tables.append(table(cols, rows, "GFLOP/s = analytic FLOPs per step / median step.", num_from=1,
+                            heading=label or None, figure=fig))
     return section("efficiency", "Efficiency: GFLOP/s against the machine's peak", reading, tables, figures)

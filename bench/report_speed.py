@@ -44,18 +44,21 @@ def headline(df) -> dict:
     grp = groups(df)
     many = len(grp) > 1
     order = task_order(df)
-    tables, reading = [], []
+    tables, reading, fastest = [], [], {}
     for g in grp:
         sub = df[(df["where"] == g[0]) & (df["device"] == g[1])]
         sub = sub[[sizes[t] == s for t, s in zip(sub["task"], sub["size_json"])]]
         tasks = [t for t in order if t in set(sub["task"])]
         cols = ["implementation"] + [cell(t, sub=sub[sub["task"] == t]["size"].iloc[0]) for t in tasks]
-        best = {}
+        best, said = {}, []
         for t in tasks:
             ok = sub[(sub["task"] == t) & (sub["status"] == "ok")]
             best[t] = ok["median_s"].idxmin() if len(ok) else None
-            prefix = f"On {group_label(*g, True)}, " if many else ""
-            reading.append(prefix + _task_reading(t, ok["size"].iloc[0] if len(ok) else "", ok))
+            said.append(_task_reading(t, ok["size"].iloc[0] if len(ok) else "", ok))
+            if len(ok):
+                fastest.setdefault(t, []).append(f"{group_label(*g, True)}: {ok.loc[best[t], 'impl']} "
+                                                 f"{fmt_s(ok.loc[best[t], 'median_s'])}")
+        reading += [f"On {group_label(*g, True)} — " + " ".join(said)] if many else said
         rows = []
         for impl in impl_order(sub):
             mine = sub[sub["impl"] == impl]
@@ -66,7 +69,10 @@ def headline(df) -> dict:
             rows.append(row)
         cap = ("Median seconds per step; the small line is its 95% bootstrap confidence interval. Only the default "
                "(or most-measured) size of each task is shown; the size sweep shows the rest.")
-        tables.append(table(cols, rows, (group_label(*g, True) + ". " if many else "") + cap, num_from=1))
+        tables.append(table(cols, rows, cap, num_from=1, heading=group_label(*g, True) if many else None))
+    if many:
+        reading.append("Fastest per task on each: " + "; ".join(f"{t} — " + ", ".join(v) for t, v in fastest.items())
+                       + ".")
     ok = df[df["status"] == "ok"]
     noisy = int(ok["noisy"].fillna(False).astype(bool).sum())
     summary = (f"{plural(len(ok), 'cell')} measured, {noisy} of them noisy (interquartile range above 10% of the "
@@ -123,9 +129,9 @@ def tf10x(df) -> dict:
                 for _, r in ok.iterrows()]
         tables.append(table(["implementation", "import", "setup", "build", "first step",
                              "what the slide timed", "steady step", "whole script"], rows,
-                            f"elementwise ({sub['size'].iloc[0]}){' on ' + label if label else ''}: "
-                            "'what the slide timed' = setup + build + first step."))
-        figures.append(plots.phases(ok.to_dict("records"), f"elementwise ({sub['size'].iloc[0]}) {label}"))
+                            f"elementwise ({sub['size'].iloc[0]}): 'what the slide timed' = setup + build + first "
+                            "step; 'whole script' adds the import.", heading=label or None,
+                            figure=plots.phases(ok.to_dict("records"), f"phases {label}")))
         reading.append(_tf_reading(ok, label))
     return section("tf10x", "Is TensorFlow 10× slower?", reading, tables, figures)
 

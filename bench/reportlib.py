@@ -9,6 +9,8 @@ def fmt_s(x) -> str:
     """Seconds as a short human figure: '850 ns', '12.3 µs', '4.56 ms', '7.3 s'; '–' when missing."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
+    if abs(x) >= 1000:
+        return f"{x:,.0f} s"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if abs(x) >= scale:
             return f"{x / scale:.3g} {unit}"
@@ -25,6 +27,13 @@ def fmt_n(x) -> str:
     if x is None or not math.isfinite(x):
         return "–"
     return f"{x / 1e6:.2g} million" if x >= 1e6 else f"{int(round(x, -2 if x >= 1e4 else 0)):,}"
+
+
+def fmt_pct(x) -> str:
+    """A percentage: '39%', '0.53%', '<0.01%'; '–' when missing."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.2g}%" if x >= 0.01 else "<0.01%"
 
 
 def fmt_g(x, digits=3) -> str:
@@ -44,11 +53,15 @@ def cell(text, cls="", sub=None, title=None) -> dict:
     return {"text": str(text), "cls": cls, "sub": sub, "title": title}
 
 
-def table(columns, rows, caption="", num_from=1) -> dict:
-    """A table for every output format: column names, rows of cells (or strings), numeric columns from `num_from`."""
+def table(columns, rows, caption="", num_from=1, heading=None, figure=None) -> dict:
+    """A table for every output format: column names, rows of cells (or strings), numeric columns from `num_from`.
+
+    `heading` (a machine/device group's name) goes above it, `figure` (an SVG string) right below it.
+    """
     rows = [[c if isinstance(c, dict) else cell(c) for c in r] for r in rows]
     columns = [c if isinstance(c, dict) else cell(c) for c in columns]
-    return {"columns": columns, "rows": rows, "caption": caption, "num_from": num_from}
+    return {"columns": columns, "rows": rows, "caption": caption, "num_from": num_from, "heading": heading,
+            "figure": figure}
 
 
 def section(sid, title, reading, tables=(), figures=(), **extra) -> dict:
