@@ -91,7 +91,7 @@ def phases(rows, title: str) -> str:
             vals = [(r.get(key) or 0.0) * scale for r in rows]
             ax.barh(labels, vals, left=left, color=col, label=label, edgecolor="white", linewidth=0.5)
             left = [a + b for a, b in zip(left, vals)]
-        ax.set_xlabel(f"seconds" if unit == "s" else "milliseconds")
+        ax.set_xlabel("seconds" if unit == "s" else "milliseconds")
         ax.set_title("whole script: import + setup + build + first step + step" if not skip_import
                      else "after the imports (what the slide's stopwatch saw)")
         ax.grid(axis="y", visible=False)

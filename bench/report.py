@@ -37,12 +37,12 @@ def md_escape(text) -> str:
 
 def context(df, runs, title) -> dict:
     """Everything the templates need: run summary, table of contents, and the eight sections."""
-    from bench import report_env, report_graph, report_more, report_speed
+    from bench import report_env, report_graph, report_more, report_speed, report_sweep
     from bench.reportlib import prepare, task_order
     main = prepare(df)
     where = dict(zip(main["run_id"], main["where"]))
     sections = [report_speed.headline(main), report_speed.tf10x(main), report_graph.define_and_run(main),
-                report_graph.sweep(main), report_more.gradients(main, runs), report_more.efficiency(main, runs),
+                report_sweep.sweep(main), report_more.gradients(main, runs), report_more.efficiency(main, runs),
                 report_env.source(task_order(main)), report_env.environment(runs, where)]
     for n, s in enumerate(sections, 1):
         s["n"] = n

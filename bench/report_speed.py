@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bench.reportlib import (cell, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing, missing,
+from bench.reportlib import (cell, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, missing,
                              plural, section, table, task_order)
 
 
