@@ -67,20 +67,31 @@ def source(tasks) -> dict:
 
 
 def _blas(env) -> str:
-    """A short summary of threadpoolctl's BLAS info."""
-    blas = env.get("blas")
-    items = blas if isinstance(blas, list) else blas.get("libraries", [blas]) if isinstance(blas, dict) and blas else []
+    """A short summary of threadpoolctl's BLAS info (a list, or a dict of lists by worker)."""
+    blas = env.get("blas") or []
+    items = blas if isinstance(blas, list) else [b for v in blas.values() for b in (v if isinstance(v, list) else [v])]
     out = []
     for b in items:
         if isinstance(b, dict):
-            out.append(" ".join(str(b[k]) for k in ("internal_api", "version", "num_threads") if b.get(k)))
-    return "; ".join(out) or "–"
+            out.append(" ".join(str(b[k]) for k in ("internal_api", "version", "architecture") if b.get(k))
+                       + (f", {b['num_threads']} threads" if b.get("num_threads") else ""))
+    return "; ".join(dict.fromkeys(out)) or "–"
 
 
-def _versions(env) -> str:
-    """'numpy 2.1, torch 2.13, ...' for the frameworks present."""
+def _versions(env, used=None) -> str:
+    """'numpy 2.1, torch 2.13, ...' for the frameworks present (only those in `used`, when given)."""
     fws = env.get("frameworks") or {}
-    return ", ".join(f"{k} {v}" for k, v in fws.items() if v) or "–"
+    return ", ".join(f"{k} {v}" for k, v in fws.items() if v and (used is None or k in used)) or "–"
+
+
+def _used(d) -> set:
+    """The frameworks (cupy standing in for numpy on GPU) that measured at least one cell of run `d`."""
+    out = set()
+    for c in d["results"]:
+        if c["status"] == "ok":
+            fw = c["impl"].partition("/")[0]
+            out.add("cupy" if (fw, c["device"]) == ("numpy", "gpu") else fw)
+    return out
 
 
 def environment(runs, where) -> dict:
@@ -127,13 +138,14 @@ def cite(d) -> dict:
     commit = (git.get("commit") or "unknown")[:12] + (" (dirty)" if git.get("dirty") else "")
     date = str(d.get("created", ""))[:10]
     machine = env.get("machine", "unknown machine")
+    versions = _versions(env, _used(d))
     text = (f"fwbench {env.get('fwbench', '')} results, run {d['run_id']} ({date}), {machine}; "
-            f"Python {env.get('python', '?')}, {_versions(env)}; {env.get('threads', '?')} threads; "
+            f"Python {env.get('python', '?')}, {versions}; {env.get('threads', '?')} threads; "
             f"profile {d.get('profile', '?')}; commit {commit}.")
     key = "fwbench-" + re.sub(r"[^A-Za-z0-9]+", "-", d["run_id"]).strip("-")
     bib = (f"@misc{{{key},\n  title = {{fwbench: define-and-run vs define-by-run step times, run {d['run_id']}}},\n"
            f"  author = {{{{fwbench contributors}}}},\n  year = {{{date[:4]}}},\n"
            f"  howpublished = {{fwbench {env.get('fwbench', '')}, commit {commit}}},\n"
-           f"  note = {{Run {d['run_id']}, {date}, {machine}; Python {env.get('python', '?')}, {_versions(env)}; "
+           f"  note = {{Run {d['run_id']}, {date}, {machine}; Python {env.get('python', '?')}, {versions}; "
            f"{env.get('threads', '?')} threads; profile {d.get('profile', '?')}}}\n}}")
     return {"run_id": d["run_id"], "text": text, "bibtex": bib}
