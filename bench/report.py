@@ -46,12 +46,26 @@ def context(df, runs, title) -> dict:
                 report_env.source(task_order(main)), report_env.environment(runs, where)]
     for n, s in enumerate(sections, 1):
         s["n"] = n
+        s.setdefault("key", _key(s))
     runs_info = [{"run_id": d["run_id"], "created": str(d["created"])[:16].replace("T", " ") + " UTC", "profile": d.get("profile", "?"),
                   "where": where.get(d["run_id"], (d.get("environment") or {}).get("machine", "?")),
                   "devices": sorted(set(main[main["run_id"] == d["run_id"]]["device"])),
                   "cells": int((df["run_id"] == d["run_id"]).sum())} for _, d in runs]
-    return {"title": title, "runs": runs_info, "sections": sections, "css_code": report_env.pygments_css(),
+    glance = [(s["id"], s["title"], s["key"]) for s in sections if s.get("key")]
+    return {"title": title, "runs": runs_info, "sections": sections, "glance": glance, "css_code": report_env.pygments_css(),
             "n_cells": len(df), "n_ok": int((df["status"] == "ok").sum())}
+
+
+def _key(s):
+    """The one paragraph of a section that answers its question, for the 'At a glance' box (None: none)."""
+    r = s["reading"]
+    if s["id"] == "tf10x" and len(r) > 1:
+        return r[1]
+    if s["id"] in ("graph", "gradients") and r and not r[0].startswith("No "):
+        return r[0]
+    if s["id"] == "efficiency":
+        return next((p for p in r if p.startswith("Best achieved")), None)
+    return None
 
 
 def _env():

@@ -91,7 +91,7 @@ def gradients(df, runs) -> dict:
         tables.append(table(["example", "quantity", "slide", "computed", "slide right?"], erows,
                             "The computed value is the float64 numpy/manual result (every implementation shown "
                             "when they disagree beyond 1e-4).", num_from=2))
-    return section("gradients", "Gradients agree; the slides' worked examples", reading, tables)
+    return section("gradients", "Gradient agreement and the slides' worked examples", reading, tables)
 
 
 def efficiency(df, runs) -> dict:

@@ -56,8 +56,8 @@ def headline(df) -> dict:
             best[t] = ok["median_s"].idxmin() if len(ok) else None
             said.append(_task_reading(t, ok["size"].iloc[0] if len(ok) else "", ok))
             if len(ok):
-                fastest.setdefault(t, []).append(f"{group_label(*g, True)}: {ok.loc[best[t], 'impl']} "
-                                                 f"{fmt_s(ok.loc[best[t], 'median_s'])}")
+                fastest.setdefault(t, []).append((group_label(*g, True), ok.loc[best[t], "impl"],
+                                                  fmt_s(ok.loc[best[t], "median_s"])))
         reading += [f"On {group_label(*g, True)} — " + " ".join(said)] if many else said
         rows = []
         for impl in impl_order(sub):
@@ -71,8 +71,10 @@ def headline(df) -> dict:
                "(or most-measured) size of each task is shown; the size sweep shows the rest.")
         tables.append(table(cols, rows, cap, num_from=1, heading=group_label(*g, True) if many else None))
     if many:
-        reading.append("Fastest per task on each: " + "; ".join(f"{t} — " + ", ".join(v) for t, v in fastest.items())
-                       + ".")
+        reading.append("Fastest per task on each: " + "; ".join(
+            f"{t} — " + ", ".join(f"{g}: {i} {m}" for g, i, m in v) for t, v in fastest.items()) + ".")
+    key = "Fastest steady-state step: " + "; ".join(
+        f"{t} " + ", ".join(f"{i} {m}" + (f" ({g})" if many else "") for g, i, m in v) for t, v in fastest.items()) + "."
     ok = df[df["status"] == "ok"]
     noisy = int(ok["noisy"].fillna(False).astype(bool).sum())
     summary = (f"{plural(len(ok), 'cell')} measured, {noisy} of them noisy (interquartile range above 10% of the "
@@ -82,7 +84,8 @@ def headline(df) -> dict:
         reasons = Counter(f"{r} ({s})" for r, s in zip(bad["reason"].fillna("no reason given"), bad["status"]))
         summary += (f"{plural(len(bad), 'cell')} did not run: "
                     + "; ".join(f"{r} × {n}" if n > 1 else r for r, n in reasons.most_common(6)) + ".")
-    return section("headline", "Headline: the steady-state step", [summary, *reading], tables)
+    return section("headline", "Headline: the steady-state step", [summary, *reading], tables,
+                   key=key if fastest else None)
 
 
 SLIDE_NOTE = ("The slide started a datetime.now() stopwatch after the import lines, then created the 3×4 inputs on "
