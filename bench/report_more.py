@@ -47,7 +47,7 @@ def gradients(df, runs) -> dict:
                 ok = bool(sub["grad_ok"].fillna(False).astype(bool).all())
                 checked.append((task, impl, worst["grad_max_rel_err"], worst["grad_tol"]))
                 if not ok:
-                    failed.append(f"{impl} on {task}")
+                    failed.append(f"{impl} on {task}" + (f" ({group_label(*g, True)})" if len(grp) > 1 else ""))
                 loss_bad = not missing(worst["grad_loss_rel_err"]) and worst["grad_loss_rel_err"] > worst["grad_tol"]
                 row.append(cell(f"{worst['grad_max_rel_err']:.1e}", "ok" if ok else "fail",
                                 sub=f"tol {fmt_g(worst['grad_tol'], 1)}"

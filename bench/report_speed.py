@@ -73,8 +73,12 @@ def headline(df) -> dict:
     if many:
         reading.append("Fastest per task on each: " + "; ".join(
             f"{t} — " + ", ".join(f"{g}: {i} {m}" for g, i, m in v) for t, v in fastest.items()) + ".")
-    key = "Fastest steady-state step: " + "; ".join(
-        f"{t} " + ", ".join(f"{i} {m}" + (f" ({g})" if many else "") for g, i, m in v) for t, v in fastest.items()) + "."
+    per_group = {}
+    for t, v in fastest.items():
+        for g, i, m in v:
+            per_group.setdefault(g, []).append(f"{t} {i} {m}")
+    key = "Fastest steady-state step" + (";".join(f" on {g}: " + ", ".join(v) for g, v in per_group.items())
+                                         if many else ": " + "; ".join(next(iter(per_group.values()), []))) + "."
     ok = df[df["status"] == "ok"]
     noisy = int(ok["noisy"].fillna(False).astype(bool).sum())
     summary = (f"{plural(len(ok), 'cell')} measured, {noisy} of them noisy (interquartile range above 10% of the "
