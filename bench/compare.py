@@ -1,0 +1,126 @@
+"""`fwbench compare BASE NEW`: asv's rule between two results files taken at different times.
+
+A cell is a regression when its median step is slower by more than the threshold AND the difference is
+significant (Mann-Whitney U on the per-block samples at p < 0.002, or non-overlapping 99% bootstrap CIs of
+the medians when there are too few blocks for the test to reach that p). Medians of separate processes on a
+shared machine move by tens of percent, so the threshold is raised to the machine's measured run-to-run
+noise when the noise file knows the machine (scripts/aa_evidence.py --write-noise measures it).
+"""
+from __future__ import annotations
+
+from bench import gate
+from bench.errors import UsageError
+
+DEFAULT_THRESHOLD = 10.0
+ENV_FIELDS = ("machine", "threads", "framework", "device")
+
+
+def add_arguments(p):
+    from bench.cli import csv_list
+    p.add_argument("base", metavar="BASE", help="the earlier results file")
+    p.add_argument("new", metavar="NEW", help="the later results file")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="PCT",
+                   help=f"slowdown in percent a regression must exceed (default {DEFAULT_THRESHOLD:g}; raised to "
+                        "the machine's run-to-run noise when known)")
+    p.add_argument("--noise", type=float, metavar="PCT",
+                   help="the machine's run-to-run noise in percent (default: from the noise file; 0 = ignore it)")
+    p.add_argument("--noise-file", metavar="FILE", help="noise file to read (default: bench/noise.json)")
+    p.add_argument("--ignore-env", type=csv_list(ENV_FIELDS), default=[], metavar="FIELDS",
+                   help=f"gate cells even where these differ ({', '.join(ENV_FIELDS)}), e.g. framework "
+                        "to compare two releases")
+    gate.add_output_arguments(p)
+
+
+def cell_name(r) -> str:
+    """'cnn batch=64 torch/eager cpu' (+ variant)."""
+    return f"{r['task']} {r['size']} {r['impl']} {r['device']}" + (f" ({r['variant']})" if r["variant"] else "")
+
+
+def env_diff(r, base_env: dict, new_env: dict, ignore=()) -> list[str]:
+    """What differs between the two runs' environments that matters for cell `r`: ['threads 2 -> 4', ...]."""
+    fw = r["framework"]
+    pairs = {"machine": (base_env.get("machine"), new_env.get("machine")),
+             "threads": (base_env.get("threads"), new_env.get("threads")),
+             "framework": ((base_env.get("frameworks") or {}).get(fw), (new_env.get("frameworks") or {}).get(fw))}
+    if r["device"] == "gpu":
+        pairs["device"] = tuple(", ".join(g.get("name", "?") for g in e.get("gpus") or []) or None
+                                for e in (base_env, new_env))
+    names = {"framework": fw, "device": "GPU"}
+    return [f"{names.get(k, k)} {a} -> {b}" for k, (a, b) in pairs.items() if a != b and k not in ignore]
+
+
+def judge(b, n, threshold_pct: float) -> dict:
+    """The verdict for one cell present on both sides: status first, then asv's rule on the samples."""
+    out = {"base_median_s": b["median_s"] if b["status"] == "ok" else None,
+           "new_median_s": n["median_s"] if n["status"] == "ok" else None, "ratio": None, "p": None, "test": None}
+    if n["status"] == "failed":
+        verdict = gate.FAILED_BOTH if b["status"] == "failed" else gate.FAILED_NEW
+        return {**out, "verdict": verdict, "note": n["reason"]}
+    if b["status"] == "failed":
+        return {**out, "verdict": gate.FAILED_BASE, "note": b["reason"]}
+    if "skipped" in (b["status"], n["status"]):
+        return {**out, "verdict": gate.SKIPPED, "note": (n if n["status"] == "skipped" else b)["reason"]}
+    ratio = n["median_s"] / b["median_s"]
+    sig, p, test = gate.significant(list(b["samples_s"]), list(n["samples_s"]))
+    limit = 1 + threshold_pct / 100
+    verdict = gate.UNCHANGED
+    if sig and ratio > limit:
+        verdict = gate.REGRESSION
+    elif sig and ratio < 1 / limit:
+        verdict = gate.IMPROVEMENT
+    return {**out, "ratio": ratio, "p": p, "test": test, "verdict": verdict, "note": ""}
+
+
+def threshold(requested: float, machine: str, noise_pct=None, noise_file=None) -> tuple[float, str]:
+    """The threshold in force and a sentence saying where it comes from."""
+    if requested < 0:
+        raise UsageError(f"--threshold must be a percentage >= 0, got {requested:g}")
+    if noise_pct is not None:
+        if noise_pct < 0:
+            raise UsageError(f"--noise must be a percentage >= 0, got {noise_pct:g}")
+        known = (noise_pct, "--noise") if noise_pct > 0 else None
+    else:
+        known = gate.noise(machine, noise_file)
+    if known and known[0] > requested:
+        return known[0], f"threshold {requested:g}% raised to {known[0]:.3g}%, the {known[1]}"
+    if known:
+        return requested, f"threshold {requested:g}% (above the machine's run-to-run noise, {known[0]:.3g}%)"
+    return requested, f"threshold {requested:g}% (this machine's run-to-run noise is not on record)"
+
+
+def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None, noise_file=None,
+            ignore_env=()) -> dict:
+    """The verdict report (gate's format) for two results files."""
+    from bench.frame import load_frame
+    df, runs = load_frame([base_path, new_path])
+    (bsrc, bdata), (nsrc, ndata) = runs
+    benv, nenv = bdata["environment"], ndata["environment"]
+    thr, why = threshold(threshold_pct, benv.get("machine") or "unknown machine", noise_pct, noise_file)
+    key = lambda r: (r["task"], r["impl"], r["device"], r["size_json"], r["variant"])
+    sides = [{key(r): r for r in df[df["source"] == src].to_dict("records")} for src in (bsrc, nsrc)]
+    cells = []
+    for k in dict.fromkeys(list(sides[0]) + list(sides[1])):
+        b, n = sides[0].get(k), sides[1].get(k)
+        r = b if b is not None else n
+        entry = {"name": cell_name(r), "task": r["task"], "impl": r["impl"], "device": r["device"],
+                 "size": r["size"], "variant": r["variant"], "machine": r["machine"]}
+        if b is None or n is None:
+            entry.update(verdict=gate.ONLY_NEW if b is None else gate.ONLY_BASE, note="", base_median_s=None,
+                         new_median_s=None, ratio=None)
+        else:
+            entry.update(judge(b, n, thr))
+            diff = env_diff(r, benv, nenv, ignore_env)
+            if diff and entry["verdict"] not in (gate.SKIPPED, gate.FAILED_BASE, gate.FAILED_BOTH):
+                entry.update(verdict=gate.ENV, note=f"{'; '.join(diff)} (was: {entry['verdict']})")
+        cells.append(entry)
+    rule = (f"Regression: slower by more than {thr:.3g}% and significant (asv's rule: Mann-Whitney U p < "
+            f"{gate.P_MAX:g} on the per-block samples, or non-overlapping 99% CIs when too few blocks); {why}.")
+    side = lambda src, d: {"label": d["run_id"], "file": src, "run_id": d["run_id"], "created": d["created"],
+                           "commit": (d["environment"].get("git") or {}).get("commit")}
+    return gate.finish({"kind": "compare", "threshold_pct": thr, "requested_threshold_pct": threshold_pct,
+                        "rule": rule, "base": side(bsrc, bdata), "new": side(nsrc, ndata), "cells": cells})
+
+
+def run(args) -> int:
+    report = compare(args.base, args.new, args.threshold, args.noise, args.noise_file, args.ignore_env)
+    return gate.write_outputs(report, args)
