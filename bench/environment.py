@@ -1,0 +1,134 @@
+"""Provenance of a run: machine, CPU peak, GPUs, OS, Python, framework versions, BLAS, threads, git.
+
+Nothing here imports a framework: versions come from package metadata, GPUs from nvidia-smi.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+DISTS = {"numpy": ("numpy",), "torch": ("torch",), "tensorflow": ("tensorflow", "tensorflow-cpu"),
+         "jax": ("jax",), "cupy": ("cupy", "cupy-cuda12x", "cupy-cuda11x", "cupy-cuda13x")}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def thread_env(n: int) -> dict:
+    """Environment that gives every framework `n` threads, set before its import; idle pools must not spin.
+
+    XLA has a thread-count flag only for n = 1; for 1 < n < available CPUs the worker pins itself to the
+    first n CPUs (FWBENCH_CPUS), which XLA sizes its pool from, and so do all the others.
+    """
+    xla = os.environ.get("XLA_FLAGS", "")
+    if n == 1 and "xla_cpu_multi_thread_eigen" not in xla:
+        xla = f"{xla} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
+    env = {"OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n), "OPENBLAS_NUM_THREADS": str(n),
+           "TF_NUM_INTRAOP_THREADS": str(n), "TF_NUM_INTEROP_THREADS": str(n), "XLA_FLAGS": xla,
+           "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if 0 < n < len(cpus):
+        env["FWBENCH_CPUS"] = ",".join(map(str, cpus[:n]))
+    return env
+
+
+def physical_cores() -> int:
+    """Physical cores available (the default thread count)."""
+    import psutil
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def version(name: str) -> str | None:
+    """The installed version of a framework (any of its distribution names), or None."""
+    for dist in DISTS.get(name, (name,)):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def flop_per_cycle(flags) -> tuple[int, str]:
+    """fp32 FLOP per cycle per core from the CPU flags (assuming two FMA units), and the reason."""
+    flags = set(flags)
+    if "avx512f" in flags and "fma" in flags:
+        return 64, "AVX-512 FMA: 2 units x 16 lanes x 2"
+    if "avx2" in flags and "fma" in flags:
+        return 32, "AVX2 FMA: 2 units x 8 lanes x 2"
+    if "avx" in flags:
+        return 16, "AVX: 8-lane add + 8-lane mul"
+    return 8, "SSE: 4-lane add + 4-lane mul"
+
+
+def cpu(cores_physical=None) -> dict:
+    """CPU model, cores, and the fp32 peak GFLOP/s = cores x clock x FLOP/cycle, with its basis."""
+    import cpuinfo
+    import psutil
+    info = cpuinfo.get_cpu_info()
+    flags = info.get("flags", [])
+    cores = cores_physical or physical_cores()
+    hz = (info.get("hz_advertised") or info.get("hz_actual") or (0, 0))[0]
+    if not hz and psutil.cpu_freq():
+        hz = psutil.cpu_freq().max * 1e6
+    fpc, why = flop_per_cycle(flags)
+    peak = cores * hz / 1e9 * fpc if hz else None
+    basis = (f"{cores} cores x {hz / 1e9:.2f} GHz (advertised) x {fpc} fp32 FLOP/cycle ({why}; assumes two "
+             "FMA units, ignores turbo and AVX clock offsets)") if hz else "clock unknown"
+    return {"model": info.get("brand_raw") or platform.processor() or "unknown CPU",
+            "cores_logical": psutil.cpu_count(), "cores_physical": cores, "flags_avx2": "avx2" in flags,
+            "flags_avx512": "avx512f" in flags, "peak_gflops": round(peak, 1) if peak else None,
+            "peak_basis": basis}
+
+
+def gpus() -> list[dict]:
+    """NVIDIA GPUs as nvidia-smi reports them (empty where there is none)."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                              "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    rows = [[s.strip() for s in line.split(",")] for line in out.strip().splitlines() if line.count(",") == 2]
+    return [{"name": n, "driver": d, "memory_gb": round(float(m) / 1024, 1) if m.replace(".", "").isdigit() else None}
+            for n, d, m in rows]
+
+
+def git(root=ROOT) -> dict:
+    """The checked-out commit and whether tracked files differ from it."""
+    def sh(*args):
+        try:
+            r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+            return r.stdout.strip() if r.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            return None
+    commit = sh("rev-parse", "HEAD")
+    dirty = sh("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(dirty) if commit else None}
+
+
+def blas() -> dict:
+    """threadpoolctl's view of the BLAS/OpenMP libraries loaded in this (numpy-only) process."""
+    from threadpoolctl import threadpool_info
+    keep = ("internal_api", "version", "num_threads", "threading_layer", "architecture")
+    return {"main": [{k: lib.get(k) for k in keep if k in lib} for lib in threadpool_info()]}
+
+
+def collect(threads: int, env: dict, machine: str | None = None) -> dict:
+    """The `environment` block of a results file."""
+    import psutil
+    from bench import __version__
+    c = cpu()
+    return {"machine": machine or f"{c['model']} x{c['cores_physical']}",
+            "hostname_hash": hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8],
+            "python": platform.python_version(), "platform": platform.platform(),
+            "os": f"{platform.system()} {platform.release()}", "cpu": c,
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "gpus": gpus(),
+            "frameworks": {name: version(name) for name in DISTS}, "blas": blas(),
+            "threads": threads, "thread_env": dict(env), "git": git(), "fwbench": __version__,
+            "executable": Path(sys.executable).name}

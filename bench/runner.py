@@ -1,0 +1,480 @@
+"""`fwbench run`: time cells in isolated worker processes, steady-state blocks interleaved round-robin.
+
+The main process imports no framework. `run_cells` is the scheduler (also used by the A/B gate); `run`
+builds the cells of a profile, writes the results file after every finished cell, and sets the exit code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import UsageError
+from bench.timing import MIN_BLOCK_S
+from bench.worker import PROTOCOL, Proc, WorkerError
+
+ROOT = Path(__file__).resolve().parent.parent
+GRAPH_MODES = ("torch/compile", "tensorflow/function", "tensorflow/session", "jax/jit")
+RETRACE_HOW = {
+    "torch/compile": "dynamo guards fail on the new shape and it recompiles (marking the dimension dynamic)",
+    "tensorflow/function": "tf.function traces the step again for the new input shapes",
+    "tensorflow/session": "placeholders have fixed shapes, so a new batch size means building a new Graph "
+                          "and Session; the build is counted in first_step_s",
+    "jax/jit": "jax.jit lowers and XLA compiles the step again for the new shapes",
+}
+SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
+IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
+PENDING = "not finished: the run was still going, or was stopped, when this file was written"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during `run_cells`: `records` holds what was finished, the rest marked."""
+
+    def __init__(self, records):
+        super().__init__("interrupted")
+        self.records = records
+
+
+@dataclass(frozen=True)
+class Side:
+    """Where workers come from: a label, the Python that runs them, the project root they import from."""
+
+    label: str = "main"
+    python: str = sys.executable
+    root: str = str(ROOT)
+
+
+def _label(rec) -> str:
+    from bench.results import size_label
+    side = f" [{rec['side']}]" if rec.get("side") not in (None, "main") else ""
+    variant = f" ({rec['variant']})" if rec.get("variant") else ""
+    return f"{rec['task']} {size_label(rec['size'])} {rec['impl']} {rec['device']}{variant}{side}"
+
+
+class _Scheduler:
+    """The state of one `run_cells` call: records, per-record progress, the live workers."""
+
+    def __init__(self, cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers):
+        from bench import environment, tasks
+        from bench.progress import Progress
+        self.sides, self.threads, self.blocks, self.warmup_s = sides, threads, blocks, warmup_s
+        self.timeout, self.seed, self.workers = cell_timeout, seed, workers
+        self.progress, self.update = progress or Progress(), on_update or (lambda records: None)
+        self.env = environment.thread_env(threads)
+        self.cache = None if "TORCHINDUCTOR_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="fwbench-cache-")
+        self.records, self.state, self.procs, self.broken = [], [], {}, {}
+        for c in cells:
+            for side in sides:
+                self.records.append({
+                    "task": c["task"], "impl": c["impl"], "device": c["device"], "size": c["size"],
+                    "variant": c.get("variant"), "side": side.label, "status": "failed", "reason": PENDING,
+                    "phases": None, "step": None, "traces": None, "retrace": None, "gradcheck": None,
+                    "memory": None, "harness_s": None, "flops": tasks.get(c["task"]).flops(c["size"]), "gflops": None})
+                self.state.append({"cell": c, "side": side, "key": (side.label, c["impl"].split("/")[0], c["device"]),
+                                   "phase": "pending", "samples": []})
+
+    def fail(self, i, reason):
+        """Record `i` failed for `reason`."""
+        self.records[i].update(status="failed", reason=reason)
+        self.state[i]["phase"] = "done"
+        self.progress.note(f"{_label(self.records[i])}: FAILED: {reason}")
+
+    def lost(self, key, reason):
+        """Worker `key` is gone: fail its cells that were past prepare; a later cell starts a fresh one."""
+        proc = self.procs.pop(key, None)
+        if proc is not None:
+            proc.kill()
+        for i, st in enumerate(self.state):
+            if st["key"] == key and st["phase"] in ("steady", "finish"):
+                self.fail(i, reason)
+
+    def worker(self, st):
+        """The live worker for this record's (side, framework, device), started if needed."""
+        key = st["key"]
+        if key not in self.procs and key not in self.broken:
+            self.progress.phase(f"{key[1]} worker ({key[2]}, side {key[0]})", "starting, importing the framework")
+            env = dict(self.env)
+            if self.cache:                    # cold compile caches, one folder per side
+                env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(self.cache, f"side{self.sides.index(st['side'])}")
+            try:
+                proc = Proc(st["side"].python, st["side"].root, key[1], key[2], self.threads, env,
+                            max(self.timeout, IMPORT_TIMEOUT_S))
+            except WorkerError as e:          # a worker that cannot even import will not do better next time
+                self.broken[key] = str(e)
+                raise
+            hello = proc.hello
+            if hello.get("ready") and hello.get("protocol") != PROTOCOL:
+                self.broken[key] = f"{key[1]} worker of side {key[0]} speaks another protocol (an older fwbench?)"
+            elif not hello.get("ready") and not hello.get("skip"):
+                self.broken[key] = f"{key[1]} worker did not start: {hello.get('error')}"
+            if key in self.broken:
+                proc.close()
+            else:
+                self.procs[key] = proc
+            if self.workers is not None and hello.get("ready"):
+                name = "/".join(key[1:]) + ("" if key[0] == self.sides[0].label else f"@{key[0]}")
+                self.workers.setdefault(name, {k: hello.get(k) for k in ("version", "import_s", "blas")})
+        if key in self.broken:
+            raise WorkerError(self.broken[key])
+        return self.procs[key]
+
+    def skip_reason(self, st):
+        """Why this record cannot run, known without a worker (this interpreter: bench.api.skip_reason)."""
+        from bench import registry
+        c, side = st["cell"], st["side"]
+        if side.python == sys.executable and Path(side.root).resolve() == ROOT:
+            return registry.skip_reason(c["impl"], c["device"])
+        if c["device"] == "gpu" and not registry.nvidia_gpu_present():
+            return "no GPU on this machine (no NVIDIA driver found)"
+        return None
+
+    def prepare(self, i):
+        """Setup, build, first step, gradcheck, warm-up and calibration of record `i`, in its worker."""
+        rec, st = self.records[i], self.state[i]
+        c, t0 = st["cell"], time.perf_counter()
+        reason = self.skip_reason(st)
+        try:
+            if reason is None:
+                proc = self.worker(st)
+                reason = proc.hello.get("skip")       # the framework cannot be imported by this side
+            if reason is None:
+                self.progress.phase(_label(rec), "setup, build, first step, gradcheck, calibration")
+                reply = proc.call({"op": "prepare", "cell": i, "task": c["task"], "impl": c["impl"],
+                                   "size": c["size"], "seed": self.seed, "warmup_s": self.warmup_s,
+                                   "min_block_s": MIN_BLOCK_S[c["device"]]}, self.timeout)
+                reason = reply.get("skip")
+        except WorkerError as e:
+            self.lost(st["key"], str(e))
+            return self.fail(i, str(e))
+        seconds = time.perf_counter() - t0
+        if reason is not None:
+            rec.update(status="skipped", reason=reason)
+            st["phase"] = "done"
+            return self.progress.prepared(_label(rec), seconds, f"skipped: {reason}")
+        if "error" in reply:
+            return self.fail(i, reply["error"])
+        ph = reply["phases"]
+        rec.update(phases={"import_s": proc.hello["import_s"], **ph}, gradcheck=reply["gradcheck"],
+                   traces={"build": reply["traces_build"], "steady": None}, memory=reply["memory"],
+                   harness_s=reply["harness_s"])
+        st.update(phase="steady", n=reply["block"], block_s=reply["block_s"], proc=proc)
+        hs = reply["harness_s"]
+        self.progress.prepared(_label(rec), seconds, f"{seconds:.2f} s: setup {ph['setup_s']:.3g} s, build "
+                               f"{ph['build_s']:.3g} s, first step {ph['first_step_s']:.3g} s, gradcheck "
+                               f"{hs['gradcheck_s']:.3g} s, calibration {hs['calibrate_s']:.3g} s: "
+                               f"{reply['block']} steps per block")
+
+    def block(self, i, r):
+        """One steady-state block of record `i` (round `r`)."""
+        st = self.state[i]
+        self.progress.phase(_label(self.records[i]), f"steady block {r + 1}/{self.blocks}")
+        try:
+            reply = st["proc"].call({"op": "block", "cell": i}, min(self.timeout, max(30.0, 50 * st["block_s"])))
+        except WorkerError as e:
+            return self.lost(st["key"], str(e))
+        if "error" in reply:
+            return self.fail(i, f"during steady state: {reply['error']}")
+        st["samples"].append(reply["t"] / st["n"])
+
+    def finish(self, i):
+        """Steady-state trace count, the retrace measurement if asked, statistics: record `i` is ok."""
+        rec, st = self.records[i], self.state[i]
+        c = st["cell"]
+        self.progress.phase(_label(rec), "finish" + (" and retrace at a new size" if c.get("retrace") else ""))
+        st["phase"] = "finish"
+        try:
+            reply = st["proc"].call({"op": "finish", "cell": i, "task": c["task"], "impl": c["impl"],
+                                     "seed": self.seed, "retrace": c.get("retrace")}, self.timeout)
+        except WorkerError as e:
+            return self.lost(st["key"], str(e))
+        if "error" in reply:
+            return self.fail(i, f"after steady state: {reply['error']}")
+        rec["traces"]["steady"] = reply["traces_steady"]
+        if reply.get("retrace"):
+            rec["retrace"] = {**reply["retrace"], "how": RETRACE_HOW.get(c["impl"])}
+        self.ok(i)
+
+    def ok(self, i, reason=None):
+        """Statistics of record `i`'s samples; status ok."""
+        from bench import timing
+        rec, st = self.records[i], self.state[i]
+        rec["step"] = {**timing.stats(st["samples"]), "block": st["n"]}
+        rec["gflops"] = rec["flops"] / rec["step"]["median_s"] / 1e9 if rec["flops"] else None
+        rec.update(status="ok", reason=reason)
+        st["phase"] = "done"
+
+    def examples(self, cells, into):
+        """The worked examples from the first side's CPU workers, into the dict `into`."""
+        for (label, fw, device), proc in list(self.procs.items()):
+            impls = sorted({c["impl"] for c in cells if c["impl"].split("/")[0] == fw})
+            if label == self.sides[0].label and device == "cpu":
+                self.progress.phase(f"{fw} worker", "worked examples")
+                try:
+                    into.update(proc.call({"op": "examples", "impls": impls}, self.timeout).get("examples", {}))
+                except WorkerError as e:
+                    self.progress.note(f"worked examples of {fw}: {e}")
+
+    def interrupted(self):
+        """Ctrl-C: keep cells with enough blocks, mark the rest, stop the workers."""
+        for i, st in enumerate(self.state):
+            if st["phase"] in ("steady", "finish") and len(st["samples"]) >= SALVAGE_MIN_BLOCKS:
+                self.ok(i, reason=f"interrupted after {len(st['samples'])} of {self.blocks} blocks")
+            elif st["phase"] != "done":
+                self.records[i].update(status="failed", reason="interrupted before this cell finished")
+        for proc in self.procs.values():
+            proc.kill()
+
+    def run(self, cells, examples):
+        """Prepare every record, interleave the steady-state rounds, finish; the records."""
+        self.progress.start(len(self.records), self.blocks)
+        try:
+            for i in range(len(self.records)):
+                self.prepare(i)
+                self.update(self.records)
+            active = [i for i, st in enumerate(self.state) if st["phase"] == "steady"]
+            for r in range(self.blocks):
+                t0 = time.perf_counter()
+                for i in (active if r % 2 == 0 else active[::-1]):
+                    if self.state[i]["phase"] == "steady":
+                        self.block(i, r)
+                self.progress.round(r + 1, self.blocks, time.perf_counter() - t0)
+                self.update(self.records)
+            for i in active:
+                if self.state[i]["phase"] == "steady":
+                    self.finish(i)
+                    self.update(self.records)
+            if examples is not None:
+                self.examples(cells, examples)
+        except KeyboardInterrupt:
+            self.interrupted()
+            self.update(self.records)
+            raise Interrupted(self.records) from None
+        finally:
+            self.progress.stop()
+            for proc in self.procs.values():
+                proc.close()
+            if self.cache:
+                shutil.rmtree(self.cache, ignore_errors=True)
+        return self.records
+
+
+def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: float = 0.1,
+              cell_timeout: float = 600.0, seed: int = 0, examples: dict | None = None,
+              workers: dict | None = None, progress=None, on_update=None) -> list[dict]:
+    """Time `cells` on every side, steady-state blocks interleaved round-robin; one record per (cell, side).
+
+    cells:    dicts {"task", "impl", "device", "size": {every knob, JSON types}, "variant": None | str,
+              "retrace": {size} | None (graph modes: build + first step at this new size, same worker)}
+    sides:    Side(label, python, root) each. A side's workers run `python -m bench.worker` with that
+              Python, cwd and PYTHONPATH = root; one worker per (side, framework, device), kept for the run.
+    threads:  the thread count of every framework (environment before import, then core.set_threads).
+    blocks:   steady-state blocks per cell. Every record is first prepared, one at a time (setup, build,
+              first step, gradcheck, warm-up, calibration to MIN_BLOCK_S); then round r times one block of
+              every record, in order when r is even and reversed when odd. samples_s[r] of every record
+              comes from round r: pair records (A/A copies, A/B sides) by index for per-round ratios.
+    examples: a dict to fill with bench.examples.compute(impl) from the first side's CPU workers, or None.
+    workers:  a dict to fill with each worker's framework version, import_s and threadpoolctl (BLAS) info,
+              keyed "torch/cpu" (first side) or "torch/cpu@label" (other sides), or None.
+    progress: a bench.progress.Progress; on_update(records) is called after every change worth saving.
+    Returns the records, in cell order and side order within a cell; each has the results-file cell fields
+    plus "side" (the side's label). A worker that dies or exceeds cell_timeout (per request; its import
+    gets at least IMPORT_TIMEOUT_S) fails only its own unfinished cells, with the reason; a later cell of
+    that framework gets a fresh worker (not after a failed import). Ctrl-C raises Interrupted
+    (a KeyboardInterrupt) carrying the records: cells with >= 3 blocks kept (ok, the reason says how many
+    blocks), the rest failed with the reason "interrupted".
+    """
+    labels = [side.label for side in sides]
+    if not labels or len(set(labels)) != len(labels):
+        raise ValueError(f"sides need distinct labels, got {labels}")
+    return _Scheduler(cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress,
+                      on_update, workers).run(cells, examples)
+
+
+# ---------------------------------------------------------------- profiles and the `run` subcommand
+PROFILES = {
+    "quick": {"blocks": 7, "warmup_s": 0.1, "retrace": False, "sweep": False, "examples": False,
+              "about": "default sizes, every task and implementation but torch/compile, 7 blocks per cell"},
+    "full": {"blocks": 15, "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
+             "about": "every implementation, size sweeps, retrace cost of the graph modes, the worked examples, "
+                      "15 blocks per cell"},
+}
+SWEEPS = {"elementwise": [{"shape": (3, 4 ** k)} for k in range(1, 7)],          # 3x4 ... 3x4096
+          "single_layer": [{"n": 64 * 4 ** k} for k in range(6)],               # 64 ... 65536
+          "mlp": [{}],
+          "cnn": [{"batch": 4 ** k} for k in range(5)]}                         # 1 ... 256
+RETRACE = {"elementwise": {"shape": (3, 2)}, "single_layer": {"n": 32}, "mlp": {"n": 250}, "cnn": {"batch": 32}}
+
+
+def canonical(task: str, size: dict) -> dict:
+    """Every knob of `task` at `size` (defaults filled in), as JSON types."""
+    from bench import tasks
+    full = {**tasks.get(task).defaults, **size}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in full.items()}
+
+
+def make_cells(profile: str, task_names, impls, devices, aa: bool = False) -> list[dict]:
+    """The cells of a run: task x size x implementation x device (x A/A copy), in that order."""
+    spec = PROFILES[profile]
+    cells = []
+    for task in task_names:
+        default = canonical(task, {})
+        for size in (SWEEPS[task] if spec["sweep"] else [{}]):
+            size = canonical(task, size)
+            for impl in impls:
+                for device in devices:
+                    retrace = spec["retrace"] and impl in GRAPH_MODES and size == default
+                    cell = {"task": task, "impl": impl, "device": device, "size": size, "variant": None,
+                            "retrace": canonical(task, RETRACE[task]) if retrace else None}
+                    cells.append(cell)
+                    if aa:
+                        cells.append({**cell, "variant": "aa-copy", "retrace": None})
+    return cells
+
+
+def add_arguments(p):
+    from bench import registry, tasks
+    from bench.cli import csv_list
+    p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
+    p.add_argument("--impls", type=csv_list(registry.IMPLS),
+                   help="comma-separated (default: the profile's: quick leaves out torch/compile)")
+    p.add_argument("--devices", type=csv_list(registry.DEVICES),
+                   help="comma-separated (default: cpu, plus gpu where an NVIDIA driver is present)")
+    p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
+                   help="; ".join(f"{k}: {v['about']}" for k, v in PROFILES.items()))
+    p.add_argument("--threads", type=int, help="threads for every framework (default: physical cores)")
+    p.add_argument("--out", help="results file to write (default: runs/<run id>.json)")
+    p.add_argument("--blocks", type=int, help="steady-state blocks per cell (default: the profile's)")
+    p.add_argument("--aa", action="store_true", help="time every cell twice in the same run (variant aa-copy)")
+    p.add_argument("--cell-timeout", type=float, default=600.0, metavar="S",
+                   help="seconds one cell's phase may take before its worker is killed (default 600)")
+    p.add_argument("--examples", action="store_true",
+                   help="also record the slides' worked examples (the full profile always does)")
+    p.add_argument("--machine", help="a short name for this machine in the results (default: CPU model x cores)")
+
+
+def run(args) -> int:
+    import secrets
+    import signal
+    from datetime import datetime, timezone
+
+    from bench import environment, registry, results, tasks, timing
+    from bench.progress import Progress
+    spec = PROFILES[args.profile]
+    for name in ("threads", "blocks"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if args.cell_timeout <= 0:
+        raise UsageError(f"--cell-timeout must be a positive number of seconds, got {args.cell_timeout:g}")
+    task_names = args.tasks or list(tasks.TASKS)
+    impls = args.impls or [i for i in registry.IMPLS if args.profile == "full" or i != "torch/compile"]
+    devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
+    threads = args.threads or environment.physical_cores()
+    blocks = args.blocks or spec["blocks"]
+    cells = make_cells(args.profile, task_names, impls, devices, args.aa)
+    now = datetime.now(timezone.utc)
+    run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    out = Path(args.out or f"runs/{run_id}.json")
+    command = (f"fwbench run --profile {args.profile} --tasks {','.join(task_names)} --impls {','.join(impls)} "
+               f"--devices {','.join(devices)} --threads {threads} --blocks {blocks}"
+               + (" --aa" if args.aa else "") + (" --examples" if args.examples else "") + f" --out {out}")
+    t0 = time.perf_counter()
+    data = {"schema": results.SCHEMA, "run_id": run_id, "created": now.isoformat(timespec="seconds"),
+            "profile": args.profile, "command": command,
+            "environment": environment.collect(threads, environment.thread_env(threads), args.machine),
+            "harness": {"overhead_s": timing.overhead(), "timer": timing.TIMER, "min_block_s": MIN_BLOCK_S,
+                        "blocks": blocks, "warmup_s": spec["warmup_s"], "wall_s": 0.0, "interrupted": False,
+                        "compile_cache": "user's TORCHINDUCTOR_CACHE_DIR" if "TORCHINDUCTOR_CACHE_DIR" in os.environ
+                        else "cold: torch.compile (inductor) starts each run with an empty cache folder"},
+            "examples": {}, "results": []}
+    data["environment"]["workers"] = {}
+
+    def save(records):
+        data["results"] = [{k: v for k, v in r.items() if k != "side"} for r in records]
+        data["harness"]["wall_s"] = round(time.perf_counter() - t0, 3)
+        results.write_atomic(out, data)
+
+    progress = Progress()
+    progress.note(f"fwbench run {run_id}: {len(cells)} cells ({args.profile}), {threads} threads -> {out}")
+    old = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    try:
+        records = run_cells(cells, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"],
+                            cell_timeout=args.cell_timeout,
+                            examples=data["examples"] if spec["examples"] or args.examples else None,
+                            workers=data["environment"]["workers"], progress=progress, on_update=save)
+    except Interrupted as e:
+        data["harness"]["interrupted"] = True
+        save(e.records)
+        sys.stderr.write(f"fwbench run: interrupted; finished cells kept in {out}\n")
+        return 130
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    save(records)
+    print_summary(data, out)
+    return 1 if any(r["status"] == "failed" for r in records) else 0
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_interrupt(signum, frame):
+    """SIGTERM (a cancelled CI job) ends the run like Ctrl-C: finished cells are kept."""
+    raise KeyboardInterrupt
+
+
+def print_summary(data: dict, out) -> None:
+    """A table of the cells, the A/A agreement when there are copies, and where the file went."""
+    import statistics
+    from rich.console import Console
+    from rich.table import Table
+    from bench.results import size_label
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    table = Table(title=f"fwbench run {data['run_id']} ({data['profile']}): per-step medians")
+    for col in ("task", "size", "impl", "device", "median", "95% CI", "IQR/med", "blocks", "build", "first step"):
+        table.add_column(col, justify="right" if col not in ("task", "size", "impl", "device") else "left")
+    pairs, bad_grads, other = {}, [], {}
+    for r in data["results"]:
+        name = r["impl"] + (f" ({r['variant']})" if r.get("variant") else "")
+        head = (r["task"], size_label(r["size"]), name, r["device"])
+        if r["status"] != "ok":
+            other.setdefault((r["status"], r["reason"]), []).append(" ".join(head[::2]))
+            if r["status"] == "failed":
+                table.add_row(*head, "FAILED", "", "", "", "", "")
+            continue
+        s, ph = r["step"], r["phases"]
+        table.add_row(*head, _fmt_s(s["median_s"]), f"{_fmt_s(s['ci95_s'][0])}–{_fmt_s(s['ci95_s'][1])}",
+                      f"{s['iqr_s'] / s['median_s']:.0%}" + (" noisy" if s["noisy"] else ""),
+                      f"{len(s['samples_s'])}×{s['block']}", _fmt_s(ph["build_s"]), _fmt_s(ph["first_step_s"]))
+        pairs.setdefault((r["task"], json.dumps(r["size"]), r["impl"], r["device"]), []).append(s["median_s"])
+        if r.get("gradcheck") and not r["gradcheck"]["ok"]:
+            bad_grads.append(f"{r['task']} {r['impl']}")
+    console.print(table)
+    for (status, reason), names in other.items():
+        console.print(f"{status} ({len(names)}): {reason} [{', '.join(names[:4])}{', ...' if len(names) > 4 else ''}]")
+    ratios = [m[1] / m[0] for m in pairs.values() if len(m) == 2]
+    if ratios:
+        console.print(f"A/A copies: median ratio {statistics.median(ratios):.4f} over {len(ratios)} pairs "
+                      f"(range {min(ratios):.3f}–{max(ratios):.3f})")
+    if bad_grads:
+        console.print(f"gradcheck disagreement in: {', '.join(bad_grads)}")
+    h = data["harness"]
+    counts = {s: sum(r["status"] == s for r in data["results"]) for s in ("ok", "skipped", "failed")}
+    console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; wall {h['wall_s']:.1f} s; "
+                  f"harness overhead {h['overhead_s'] * 1e9:.0f} ns/step; results: {out}")
+
+
+def _fmt_s(s) -> str:
+    """Seconds with a unit that fits: 6.1 µs, 46.2 ms, 3.51 s."""
+    if s is None:
+        return "–"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s * 1e9:.3g} ns"

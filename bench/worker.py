@@ -1,0 +1,309 @@
+"""The worker process (one per framework, device and side) and `Proc`, the runner's handle on one.
+
+The worker imports its framework and times its cells. bench.runner starts it as `python -m bench.worker FRAMEWORK DEVICE THREADS` with the thread settings
+already in its environment. It talks JSON lines: requests on stdin, replies on the pipe that was its stdout
+(fd 1 is then pointed at stderr, so framework chatter never reaches the protocol). Requests:
+  {"op": "prepare", "cell": id, "task", "impl", "size", "seed", "warmup_s", "min_block_s"}
+      -> phases, traces during build, gradcheck, calibrated block size (or "skip" / "error")
+  {"op": "block", "cell": id}            -> {"t": seconds of one [step() x n; sync()] block}
+  {"op": "finish", "cell": id, "retrace": size|null} -> steady-state traces, memory, retrace; frees the cell
+  {"op": "examples", "impls": [...]}     -> bench.examples.compute(impl) for each
+"""
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+PROTOCOL = 1
+IMPORTS = {"numpy": ("numpy",), "torch": ("torch",), "tensorflow": ("tensorflow",), "jax": ("jax",)}
+
+
+class WorkerError(RuntimeError):
+    """A worker died, hung past its timeout, or spoke another protocol; the message says which."""
+
+
+class Proc:
+    """One worker process (framework, device, side) and the JSON-lines pipe to it."""
+
+    def __init__(self, python: str, root: str, fw: str, device: str, threads: int, env: dict, timeout: float):
+        """Start `python -m bench.worker` in `root` (also its PYTHONPATH) and wait for its hello (import_s)."""
+        self.fw, self.device = fw, device
+        self.err = tempfile.TemporaryFile()      # the worker's stderr: its last line explains a crash
+        full_env = {**os.environ, **env}
+        full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
+        try:                                     # own session: a terminal's Ctrl-C reaches only the runner
+            self.p = subprocess.Popen([python, "-m", "bench.worker", fw, device, str(threads)], cwd=root,
+                                      env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=self.err, text=True, start_new_session=True)
+        except OSError as e:
+            raise WorkerError(f"cannot start {python}: {e}") from None
+        self.q = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.hello = self._reply(timeout, "import")
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.q.put(line)
+        self.q.put(None)
+
+    def _reply(self, timeout, what) -> dict:
+        try:
+            line = self.q.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            raise WorkerError(f"{self.fw} worker timed out after {timeout:g} s ({what})") from None
+        if line is None:
+            raise WorkerError(self._death(what))
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            self.kill()
+            raise WorkerError(f"{self.fw} worker sent a garbled reply during {what}: {line[:200]!r}") from None
+
+    def call(self, req: dict, timeout: float) -> dict:
+        """Send one request and wait for its reply (WorkerError if the worker dies or exceeds `timeout`)."""
+        try:
+            self.p.stdin.write(json.dumps(req) + "\n")
+            self.p.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise WorkerError(self._death(req["op"])) from None
+        return self._reply(timeout, req["op"])
+
+    def _death(self, what) -> str:
+        try:
+            rc = self.p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = self.p.returncode
+        self.err.seek(0)
+        tail = [s for s in self.err.read().decode(errors="replace").splitlines() if s.strip()]
+        how = f"killed by signal {-rc}" if rc is not None and rc < 0 else f"exited with code {rc}"
+        return f"{self.fw} worker {how} during {what}" + (f": {tail[-1].strip()[:300]}" if tail else "")
+
+    def kill(self):
+        """Stop the worker now."""
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+    def close(self):
+        """Ask the worker to quit; kill it if it does not."""
+        try:
+            self.p.stdin.write('{"op": "quit"}\n')
+            self.p.stdin.close()
+            self.p.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            self.kill()
+        self.err.close()
+
+
+def _channel():
+    """The protocol's write end (the original stdout); fd 1 now goes to stderr."""
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return out
+
+
+def _rss_peak() -> int:
+    """Peak resident memory of this process so far, bytes."""
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _gpu_bytes(fw: str, reset: bool = False):
+    """The framework's GPU peak allocation so far (reset it when asked); None where it reports none."""
+    try:
+        if fw == "torch":
+            import torch
+            if reset:
+                torch.cuda.reset_peak_memory_stats()
+            return int(torch.cuda.max_memory_allocated())
+        if fw == "jax":
+            import jax
+            return int(jax.devices("gpu")[0].memory_stats()["peak_bytes_in_use"])
+        if fw == "tensorflow":
+            import tensorflow as tf
+            if reset:
+                tf.config.experimental.reset_memory_stats("GPU:0")
+            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+    except Exception:
+        return None
+    return None
+
+
+class Worker:
+    """The cells of one framework on one device, kept alive between the runner's requests."""
+
+    def __init__(self, fw, device, threads):
+        self.fw, self.device, self.threads, self.cells = fw, device, threads, {}
+
+    def start(self) -> dict:
+        """Import the framework (timed: import_s) and give it the run's thread count."""
+        import importlib
+        names = IMPORTS[self.fw] + (("cupy",) if (self.fw, self.device) == ("numpy", "gpu") else ())
+        t0 = time.perf_counter()
+        mods = []
+        for name in names:
+            try:
+                mods.append(importlib.import_module(name))
+            except ImportError as e:
+                return {"ready": False, "skip": f"{name} cannot be imported here ({e})"}
+        import_s = time.perf_counter() - t0
+        self.core = importlib.import_module(f"implementations.{self.fw}.core")
+        self.core.set_threads(self.threads)
+        from threadpoolctl import threadpool_info
+        blas = [{k: lib.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer")}
+                for lib in threadpool_info()]
+        return {"ready": True, "protocol": PROTOCOL, "pid": os.getpid(), "import_s": import_s,
+                "version": getattr(mods[0], "__version__", None), "blas": blas}
+
+    def prepare(self, req) -> dict:
+        """setup, build, first step, gradcheck, warm-up and calibration of one cell."""
+        from bench import api, timing
+        from bench.workload import SkipCell
+        gpu = self.device == "gpu"
+        if gpu:
+            _gpu_bytes(self.fw, reset=True)
+        clock = time.perf_counter
+        try:
+            t0 = clock()
+            w = api.make(req["task"], req["impl"], device=self.device, seed=req.get("seed", 0), build=False,
+                         **_size(req["size"]))
+            t1 = clock()
+            w.fn = _fresh(w.fn)          # this cell's own copy: no cache keyed on the function is shared
+            before = w.traces()
+            w.build()
+            t2 = clock()
+            traces_build = w.traces() - before
+            w.step()
+            w.sync()
+            t3 = clock()
+        except SkipCell as e:
+            return {"skip": str(e)}
+        grad = _gradcheck(w)
+        t4 = clock()
+        timing.warm_up(w.step, w.sync, req.get("warmup_s", 0.1))
+        t5 = clock()
+        n, block_s = timing.calibrate(w.step, w.sync, req["min_block_s"])
+        t6 = clock()
+        self.cells[req["cell"]] = {"w": w, "n": n, "traces": 0, "fn": w.fn}
+        return {"phases": {"setup_s": t1 - t0, "build_s": t2 - t1, "first_step_s": t3 - t2},
+                "traces_build": traces_build, "gradcheck": grad, "block": n, "block_s": block_s,
+                "harness_s": {"gradcheck_s": t4 - t3, "warmup_s": t5 - t4, "calibrate_s": t6 - t5},
+                "memory": {"peak_rss_bytes": _rss_peak(), "gpu_peak_bytes": _gpu_bytes(self.fw) if gpu else None}}
+
+    def block(self, req) -> dict:
+        """One timed block of the cell."""
+        from bench.timing import run_block
+        c = self.cells[req["cell"]]
+        w = c["w"]
+        before = w.traces()
+        t = run_block(w.step, w.sync, c["n"])
+        c["traces"] += w.traces() - before       # counted per block: other cells' compiles are not ours
+        return {"t": t}
+
+    def finish(self, req) -> dict:
+        """Steady-state trace count, then (if asked) the first step at a new size; frees the cell."""
+        c = self.cells.pop(req["cell"])
+        out = {"traces_steady": c["traces"], "retrace": None}
+        if req.get("retrace"):
+            try:
+                out["retrace"] = self._retrace(req, c.pop("fn"))
+            except Exception as e:       # the cell's own numbers stand; the retrace says what went wrong
+                traceback.print_exc()
+                out["retrace"] = {"size": req["retrace"], "error": f"{type(e).__name__}: {e}"}
+        del c
+        import gc
+        gc.collect()
+        return out
+
+    def _retrace(self, req, fn) -> dict:
+        """Build and first step of the same task and loss function `fn` at a new size, in this warm process."""
+        from bench import api
+        clock = time.perf_counter
+        t0 = clock()
+        w = api.make(req["task"], req["impl"], device=self.device, seed=req.get("seed", 0), build=False,
+                     **_size(req["retrace"]))
+        w.fn = fn                        # the cell's function: caches keyed on it see a new shape
+        before = w.traces()
+        t1 = clock()
+        w.build()
+        t2 = clock()
+        w.step()
+        w.sync()
+        t3 = clock()
+        return {"size": req["retrace"], "first_step_s": t3 - t1, "build_s": t2 - t1, "step_s": t3 - t2,
+                "setup_s": t1 - t0, "traces": w.traces() - before}
+
+    def examples(self, req) -> dict:
+        """The slides' worked examples computed by each implementation of this framework."""
+        from bench.examples import compute
+        return {"examples": {impl: compute(impl, self.device) for impl in req["impls"]}}
+
+
+def _size(size: dict) -> dict:
+    """JSON size knobs back to what bench.api takes (lists -> tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in size.items()}
+
+
+def _fresh(fn):
+    """A copy of `fn` with its own code object, so that caches keyed on the code (torch.compile's guards and
+    automatic dynamic shapes) start empty for every cell, as in a fresh program; the body is unchanged."""
+    import types
+    g = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    g.__kwdefaults__, g.__qualname__, g.__module__ = fn.__kwdefaults__, fn.__qualname__, fn.__module__
+    return g
+
+
+def _gradcheck(w):
+    """bench.gradcheck.check(w), or None where this fwbench has no gradcheck."""
+    try:
+        from bench.gradcheck import check
+    except ImportError:
+        return None
+    return check(w)
+
+
+def main(argv) -> int:
+    fw, device, threads = argv[0], argv[1], int(argv[2])
+    cpus = os.environ.get("FWBENCH_CPUS")
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
+    out = _channel()
+
+    def send(msg):
+        out.write(json.dumps(msg) + "\n")
+        out.flush()
+
+    worker = Worker(fw, device, threads)
+    try:
+        hello = worker.start()
+    except Exception as e:
+        traceback.print_exc()
+        hello = {"ready": False, "error": f"{type(e).__name__}: {e}"}
+    send(hello)
+    if not hello.get("ready"):
+        return 0
+    ops = {"prepare": worker.prepare, "block": worker.block, "finish": worker.finish, "examples": worker.examples}
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req["op"] == "quit":
+            break
+        try:
+            send(ops[req["op"]](req))
+        except Exception as e:
+            traceback.print_exc()
+            worker.cells.pop(req.get("cell"), None)
+            send({"error": f"{type(e).__name__}: {e}"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

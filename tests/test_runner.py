@@ -1,0 +1,198 @@
+"""`fwbench run`: exit codes, the results file against the schema, skips, crashes, hangs and Ctrl-C.
+
+Tiny runs of the fastest cells (elementwise with numpy/manual, torch/eager where installed), a few blocks each.
+"""
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench import registry, results, runner, timing
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+NO_GPU = not registry.nvidia_gpu_present()
+FRAMEWORKS = ("torch", "tensorflow", "jax", "cupy")
+# runs `fwbench run ...` and reports, on its last line, the exit code and the frameworks this process imported
+MAIN = ("import json, sys; from bench.cli import main; rc = main(sys.argv[1:]); "
+        f"print(json.dumps({{'rc': rc, 'imported': [m for m in {FRAMEWORKS!r} if m in sys.modules]}}))")
+
+
+def fwbench(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, **kw)
+
+
+def start(*args):
+    """`fwbench run` in the background, progress lines (stderr) readable as they come."""
+    return subprocess.Popen([sys.executable, "-m", "bench", "run", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(proc, text, timeout=120):
+    """Read the run's progress until a line contains `text`."""
+    end = time.time() + timeout
+    for line in proc.stderr:
+        if text in line:
+            return line
+        assert time.time() < end, f"no {text!r} in the progress within {timeout} s"
+    raise AssertionError(f"the run ended before {text!r} (exit code {proc.wait()})")
+
+
+def worker_pid(proc, fw, timeout=60):
+    """The pid of the run's worker process for framework `fw`, once it exists."""
+    import psutil
+    end = time.time() + timeout
+    while time.time() < end:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                if "bench.worker" in child.cmdline() and fw in child.cmdline():
+                    return child.pid
+            except psutil.Error:
+                continue
+        time.sleep(0.02)
+    raise AssertionError(f"no {fw} worker appeared")
+
+
+@pytest.mark.parametrize("args, names", [
+    (["--tasks", "nope"], "elementwise"), (["--impls", "torch/nope"], "numpy/manual"),
+    (["--profile", "slow"], "quick"), (["--devices", "tpu"], "cpu"), (["--threads", "0"], "--threads"),
+    (["--blocks", "-1"], "--blocks")])
+def test_bad_usage_is_one_line_and_exit_2(args, names, tmp_path):
+    out = fwbench("run", *args, "--out", str(tmp_path / "r.json"))
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and names in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "r.json").exists()
+
+
+def test_run_writes_the_schema_and_imports_no_framework(tmp_path):
+    impls = "numpy/manual,torch/eager" if HAS_TORCH else "numpy/manual"
+    out_file = tmp_path / "r.json"
+    out = subprocess.run([sys.executable, "-c", MAIN, "run", "--tasks", "elementwise,single_layer", "--impls", impls,
+                          "--devices", "cpu,gpu", "--blocks", "3", "--aa", "--threads", "1", "--out", str(out_file)],
+                         capture_output=True, text=True)
+    last = json.loads(out.stdout.strip().splitlines()[-1])
+    assert last == {"rc": 0, "imported": []}, out.stderr
+    data = results.load(out_file)
+    env, harness = data["environment"], data["harness"]
+    assert data["profile"] == "quick" and data["command"].startswith("fwbench run")
+    for key in ("machine", "python", "os", "cpu", "gpus", "frameworks", "threads", "thread_env", "git", "blas"):
+        assert key in env
+    assert env["threads"] == 1 and env["thread_env"]["OMP_NUM_THREADS"] == "1"
+    assert env["thread_env"]["OMP_WAIT_POLICY"] == "PASSIVE" and "numpy/cpu" in env["workers"]
+    assert env["cpu"]["peak_gflops"] is None or env["cpu"]["peak_gflops"] > 0
+    assert 0 < harness["overhead_s"] and harness["blocks"] == 3 and not harness["interrupted"]
+    n_impls = len(impls.split(","))
+    assert len(data["results"]) == 2 * n_impls * 2 * 2            # tasks x impls x devices x (cell, A/A copy)
+    for cell in data["results"]:
+        if cell["device"] == "gpu" and NO_GPU:
+            assert cell["status"] == "skipped" and cell["reason"]
+            continue
+        assert cell["status"] == "ok", cell["reason"]
+        assert set(cell["phases"]) == {"import_s", "setup_s", "build_s", "first_step_s"}
+        assert all(v >= 0 for v in cell["phases"].values())
+        step = cell["step"]
+        assert len(step["samples_s"]) == 3 and step["block"] >= 1
+        assert step["min_s"] <= step["median_s"] and step["ci95_s"][0] <= step["median_s"] <= step["ci95_s"][1]
+        assert cell["traces"] == {"build": 0, "steady": 0} and cell["gradcheck"]["ok"]
+        assert cell["memory"]["peak_rss_bytes"] > 0 and cell["flops"] > 0 and cell["gflops"] > 0
+    variants = [(c["task"], c["impl"], c["device"], c["variant"]) for c in data["results"]]
+    assert len(set(variants)) == len(variants) and sum(v[3] == "aa-copy" for v in variants) == len(variants) // 2
+
+
+@pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU")
+def test_gpu_cells_are_skipped_never_run_on_the_cpu(tmp_path):
+    out = fwbench("run", "--tasks", "elementwise", "--impls", "numpy/manual,torch/eager,jax/jit", "--devices", "gpu",
+                  "--out", str(tmp_path / "r.json"))
+    assert out.returncode == 0, out.stderr
+    cells = results.load(tmp_path / "r.json")["results"]
+    assert [c["status"] for c in cells] == ["skipped"] * 3 and all(c["reason"] for c in cells)
+    assert "numpy" not in json.dumps(results.load(tmp_path / "r.json")["environment"]["workers"])
+
+
+@needs_torch
+@pytest.mark.parametrize("how", ["kill", "hang"])
+def test_a_dead_or_hung_worker_fails_only_its_own_cells(how, tmp_path):
+    out_file = tmp_path / "r.json"
+    proc = start("--tasks", "elementwise,single_layer", "--impls", "numpy/manual,torch/eager", "--devices", "cpu",
+                 "--blocks", "40", "--cell-timeout", "3", "--out", str(out_file))
+    pid = worker_pid(proc, "torch")
+    wait_for(proc, "round 1/")
+    os.kill(pid, signal.SIGKILL if how == "kill" else signal.SIGSTOP)
+    proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+    cells = {(c["task"], c["impl"]): c for c in results.load(out_file)["results"]}
+    for task in ("elementwise", "single_layer"):
+        assert cells[task, "numpy/manual"]["status"] == "ok"
+        assert len(cells[task, "numpy/manual"]["step"]["samples_s"]) == 40
+        bad = cells[task, "torch/eager"]
+        assert bad["status"] == "failed"
+        assert ("killed by signal 9" if how == "kill" else "timed out after 3 s") in bad["reason"]
+
+
+def test_ctrl_c_keeps_finished_cells_and_marks_the_rest(tmp_path):
+    out_file = tmp_path / "r.json"
+    proc = start("--tasks", "elementwise,single_layer", "--impls", "numpy/manual", "--devices", "cpu,gpu",
+                 "--blocks", "1000", "--out", str(out_file))
+    wait_for(proc, "round 4/")
+    proc.send_signal(signal.SIGINT)
+    proc.stderr.read()
+    assert proc.wait(timeout=60) == 130
+    data = results.load(out_file)
+    assert data["harness"]["interrupted"]
+    for cell in data["results"]:
+        if cell["device"] == "gpu" and NO_GPU:
+            assert cell["status"] == "skipped"
+        else:                                    # >= 4 blocks: kept, and the reason says it was cut short
+            assert cell["status"] == "ok" and "interrupted after" in cell["reason"]
+            assert 4 <= len(cell["step"]["samples_s"]) < 1000
+
+
+@needs_torch
+def test_ctrl_c_before_the_steady_state_marks_unfinished_cells(tmp_path):
+    out_file = tmp_path / "r.json"
+    proc = start("--tasks", "elementwise", "--impls", "numpy/manual,torch/eager", "--devices", "cpu",
+                 "--out", str(out_file))
+    wait_for(proc, "numpy/manual cpu:")          # numpy prepared; torch still importing
+    proc.send_signal(signal.SIGINT)
+    proc.stderr.read()
+    assert proc.wait(timeout=60) == 130
+    cells = results.load(out_file)["results"]
+    assert [c["status"] for c in cells] == ["failed", "failed"]
+    assert all("interrupted" in c["reason"] for c in cells)
+
+
+def test_run_cells_interleaves_sides_round_by_round():
+    cells = runner.make_cells("quick", ["elementwise"], ["numpy/manual"], ["cpu"], aa=True)
+    sides = (runner.Side("A"), runner.Side("B"))
+    records = runner.run_cells(cells, sides, threads=1, blocks=3)
+    assert [(r["variant"], r["side"]) for r in records] == [(None, "A"), (None, "B"), ("aa-copy", "A"),
+                                                             ("aa-copy", "B")]
+    assert all(r["status"] == "ok" and len(r["step"]["samples_s"]) == 3 for r in records)
+    with pytest.raises(ValueError, match="distinct labels"):
+        runner.run_cells(cells, (runner.Side("A"), runner.Side("A")), threads=1, blocks=3)
+
+
+def test_profiles_pick_their_cells():
+    quick = runner.make_cells("quick", ["cnn"], list(registry.IMPLS), ["cpu"])
+    assert [c["size"] for c in quick] == [{"batch": 64}] * len(registry.IMPLS)
+    assert all(c["retrace"] is None for c in quick)
+    full = runner.make_cells("full", ["cnn", "elementwise"], ["numpy/manual", "jax/jit"], ["cpu"])
+    assert sorted({c["size"].get("batch", 0) for c in full}) == [0, 1, 4, 16, 64, 256]
+    assert {tuple(c["size"]["shape"]) for c in full if c["task"] == "elementwise"} >= {(3, 4), (3, 4096)}
+    retraced = [(c["task"], c["impl"], c["retrace"]) for c in full if c["retrace"]]
+    assert retraced == [("cnn", "jax/jit", {"batch": 32}), ("elementwise", "jax/jit", {"shape": [3, 2], "op": "mul"})]
+
+
+def test_statistics_of_samples():
+    s = timing.stats([1.0, 1.02, 0.9, 1.0, 5.0, 1.01, 0.99])
+    assert s["median_s"] == 1.0 and s["min_s"] == 0.9 and len(s["samples_s"]) == 7
+    assert s["ci95_s"][0] <= 1.0 <= s["ci95_s"][1] and not s["noisy"]
+    assert timing.stats([1.0, 2.0, 3.0])["noisy"]
+    calls = []
+    n, seconds = timing.calibrate(lambda: calls.append(1), lambda: None, 0.001)
+    assert n >= 1 and seconds >= 0.001 and timing.overhead(blocks=3) > 0
