@@ -17,15 +17,14 @@ def break_even_steps(build_s, eager_s, graph_s):
 
 
 def _pairs(ok):
-    """(eager row, graph row) for every framework with both an eager and a graph mode measured."""
+    """(eager row or None, graph row) for every graph mode measured, with its framework's eager mode if measured."""
     out = []
     for impl in impl_order(ok):
         fw, _, mode = impl.partition("/")
         if mode not in GRAPH_MODES:
             continue
         eager = ok[ok["impl"] == f"{fw}/eager"]
-        if len(eager):
-            out.append((eager.iloc[0], ok[ok["impl"] == impl].iloc[0]))
+        out.append((eager.iloc[0] if len(eager) else None, ok[ok["impl"] == impl].iloc[0]))
     return out
 
 
@@ -47,21 +46,25 @@ def define_and_run(df) -> dict:
     tables, figures, reading = [], [], []
     for g in grp:
         label = group_label(*g, len(grp) > 1)
-        rows, lines, pays, never, retr = [], {}, [], [], []
+        rows, lines, pays, never, retr, builds = [], {}, [], [], [], []
         for task in task_order(df):
             ok = df[(df["task"] == task) & (df["size_json"] == sizes[task]) & (df["where"] == g[0])
                     & (df["device"] == g[1]) & (df["status"] == "ok")]
             for e, gr in _pairs(ok):
+                if not missing(gr["retrace_first_step_s"]):
+                    retr.append((task, gr))
+                builds.append((task, gr["impl"], gr["build_s"]))
+                if e is None:
+                    rows.append([task, gr["impl"], fmt_s(gr["build_s"]), fmt_s(gr["median_s"]),
+                                 cell("not measured", "skip"), "–", cell("no eager twin", "skip"), _retrace(gr)])
+                    continue
                 be = break_even_steps(gr["build_s"], e["median_s"], gr["median_s"])
-                rt_text = _retrace(gr)
                 rows.append([task, gr["impl"], fmt_s(gr["build_s"]), fmt_s(gr["median_s"]),
                              fmt_s(e["median_s"]), fmt_x(e["median_s"] / gr["median_s"]),
-                             cell("never", "fail") if be is None else cell(fmt_n(be), "hl"), rt_text])
+                             cell("never", "fail") if be is None else cell(fmt_n(be), "hl"), _retrace(gr)])
                 lines.setdefault(task, {})[e["impl"]] = (e["impl"], e["build_s"] or 0.0, e["median_s"])
                 lines[task][gr["impl"]] = (gr["impl"], gr["build_s"] or 0.0, gr["median_s"])
                 (never if be is None else pays).append((task, gr, e, be))
-                if not missing(gr["retrace_first_step_s"]):
-                    retr.append((task, gr))
         if not rows:
             continue
         cap = ("Break-even = build / (eager step − graph step): the number of steps after which the graph mode's "
@@ -71,18 +74,21 @@ def define_and_run(df) -> dict:
                              "break-even", "retrace: new size"], rows,
                             cap, num_from=2, heading=label or None,
                             figure=plots.break_even({t: list(v.values()) for t, v in lines.items()},
-                                                    f"break-even {label}")))
-        reading += _reading(label, pays, never, retr)
+                                                    f"break-even {label}") if lines else None))
+        reading += _reading(label, pays, never, retr, builds)
     if not tables:
-        reading = ["No framework has both its eager and a graph mode measured in these results, so build cost "
-                   "cannot be weighed against a faster step."]
+        reading = ["No graph mode (torch.compile, tf.function, TF1 Session, jax.jit) was measured in these results."]
     return section("graph", "Define-and-run vs define-by-run", reading, tables, figures)
 
 
-def _reading(label, pays, never, retr) -> list[str]:
+def _reading(label, pays, never, retr, builds) -> list[str]:
     """Plain words on which graph modes pay off, after how many steps, and what a new shape costs."""
     out = []
     lead = f"On {label}: " if label else ""
+    if not pays and not never:
+        out.append(f"{lead}{'n' if lead else 'N'}o eager mode was measured beside these graph modes, so their break-even cannot be "
+                   "computed. Their builds cost " + listing([f"{i} {fmt_s(b)} on {t}" for t, i, b in builds]) + ".")
+        lead = ""
     if pays:
         best = min(pays, key=lambda p: p[3])
         text = (f"{lead}{len(pays)} of {len(pays) + len(never)} graph-mode cells beat their eager twin per step. "

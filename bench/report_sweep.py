@@ -19,10 +19,9 @@ def _x_of(sizes: list[dict]):
 
 
 def _at(x, unit) -> str:
-    """'12 elements', 'batch 8', '2.8G FLOPs'."""
+    """'12 elements', 'batch=8', '2.8G FLOPs'."""
     from bench.plots import _count
-    return f"{unit} {_count(x)}" if unit in ("batch", "n") or unit.isidentifier() and unit != "elements" \
-        else f"{_count(x)} {unit}"
+    return f"{_count(x)} {unit}" if unit in ("elements", "FLOPs") else f"{unit}={_count(x)}"
 
 
 def _overhead_fit(pts):
