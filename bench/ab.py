@@ -3,8 +3,10 @@
 Sides are two Pythons (--base-python/--new-python: two venvs, two tox envs, or wrapper scripts) or two git
 revisions of this project (--base-rev/--new-rev, checked out into temporary worktrees whose workers run from
 there). bench.runner.run_cells times round r of every cell on both sides back to back, so per cell the ratios
-new/base of round r compare blocks that alternated in time. Verdict: regression when the median ratio exceeds
-1 + threshold and its bootstrap CI lies above 1; improvement symmetrically; else unchanged.
+new/base of round r compare blocks that alternated in time. Each side runs in --processes worker processes
+per framework (pyperf's remedy: two processes of identical code can differ by a few percent for their whole
+life), paired base#j with new#j, and the ratios of all pairs are pooled. Verdict: regression when the median
+ratio exceeds 1 + threshold and its bootstrap CI lies above 1; improvement symmetrically; else unchanged.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from bench import gate
 from bench.errors import UsageError
 
 DEFAULT_THRESHOLD = 5.0
-BLOCKS = {"quick": 21, "full": 31}      # more than `run`: the verdict rests on the spread of the pairwise ratios
+PROCESSES = 3          # worker processes per side and framework: one process can be a few % off another (A/A)
 PROBE = ("import json, sys, platform, importlib.metadata as m\n"
          "def v(names):\n    for n in names:\n        try:\n            return m.version(n)\n"
          "        except m.PackageNotFoundError:\n            pass\n"
@@ -46,8 +48,9 @@ def add_arguments(p):
     p.add_argument("--devices", type=csv_list(registry.DEVICES), help="comma-separated (default: cpu, + gpu if any)")
     p.add_argument("--profile", choices=tuple(runner.PROFILES), default="quick")
     p.add_argument("--threads", type=int, help="threads for every framework (default: physical cores)")
-    p.add_argument("--blocks", type=int, help="steady-state blocks per cell and side (default: "
-                   + ", ".join(f"{k} {v}" for k, v in BLOCKS.items()) + ")")
+    p.add_argument("--blocks", type=int, help="steady-state blocks per cell and process (default: the profile's)")
+    p.add_argument("--processes", type=int, default=PROCESSES,
+                   help=f"worker processes per side and framework, ratios pooled (default {PROCESSES})")
     p.add_argument("--cell-timeout", type=float, default=600.0, metavar="S", help="seconds per cell phase")
     p.add_argument("--machine", help="a short name for this machine in the results")
     p.add_argument("--out-dir", metavar="DIR", help="where both sides' results files go (default: runs/ab-<id>/)")
@@ -98,13 +101,24 @@ def probe(side, flag: str) -> dict:
         raise UsageError(f"{flag} {side.python}: cannot run it as Python") from None
 
 
-def judge(b: dict, n: dict, threshold_pct: float, confidence: float) -> dict:
-    """Verdict of one cell from its two records: status first, then the pairwise ratios of its rounds."""
+def merge(recs: list[dict]) -> dict:
+    """One results-file cell from the records of the same cell in several processes of one environment."""
+    from bench import timing
+    bad = [r for r in recs if r["status"] == "failed"] or [r for r in recs if r["status"] != "ok"]
+    out = {k: v for k, v in (bad or recs)[0].items() if k != "side"}
+    if not bad and len(recs) > 1:
+        samples = [s for r in recs for s in r["step"]["samples_s"]]
+        out["step"] = {**timing.stats(samples), "block": recs[0]["step"]["block"], "processes": len(recs),
+                       "blocks_per_process": [len(r["step"]["samples_s"]) for r in recs]}
+        out["gflops"] = out["flops"] / out["step"]["median_s"] / 1e9 if out.get("flops") else None
+    return out
+
+
+def judge(b: dict, n: dict, ratios, threshold_pct: float, confidence: float) -> dict:
+    """Verdict of one cell: status first, then the median of the per-round ratios new/base and its CI."""
     from bench.compare import judge as by_status
     if b["status"] != "ok" or n["status"] != "ok":
         return by_status({**b, "median_s": None}, {**n, "median_s": None}, threshold_pct)
-    bs, ns = b["step"]["samples_s"], n["step"]["samples_s"]
-    ratios = [y / x for x, y in zip(bs, ns)]
     med, lo, hi = gate.ratio_ci(ratios, confidence)
     limit = 1 + threshold_pct / 100
     verdict = gate.UNCHANGED
@@ -116,33 +130,61 @@ def judge(b: dict, n: dict, threshold_pct: float, confidence: float) -> dict:
             "ratio_ci": [lo, hi], "pairs": len(ratios), "verdict": verdict, "note": ""}
 
 
-def verdicts(records, sides, envs, threshold_pct, confidence) -> list[dict]:
-    """One verdict per cell: records come in cell order, the two sides of a cell next to each other."""
+def pair_ratios(base_recs, new_recs) -> list[float]:
+    """new/base of the same round, process pair by process pair (the blocks that ran back to back)."""
+    return [y / x for b, n in zip(base_recs, new_recs) if b["status"] == n["status"] == "ok"
+            for x, y in zip(b["step"]["samples_s"], n["step"]["samples_s"])]
+
+
+def verdicts(records, n_sides, envs, threshold_pct, confidence) -> tuple[list[dict], list[list[dict]]]:
+    """One verdict per cell, and each environment's merged cells. A cell's records come together, in side
+    order: base, new, base#2, new#2, ..."""
     from bench.compare import env_diff
     from bench.results import size_label
-    cells = []
-    for b, n in zip(records[::2], records[1::2]):
-        fw = b["impl"].split("/")[0]
+    cells, merged = [], [[], []]
+    for i in range(0, len(records), n_sides):
+        chunk = records[i:i + n_sides]
+        b, n = merge(chunk[0::2]), merge(chunk[1::2])
+        merged[0].append(b)
+        merged[1].append(n)
         name = f"{b['task']} {size_label(b['size'])} {b['impl']} {b['device']}"
         entry = {"name": name, "task": b["task"], "impl": b["impl"], "device": b["device"],
-                 "size": size_label(b["size"]), "variant": b.get("variant"), **judge(b, n, threshold_pct, confidence)}
-        diff = env_diff({"framework": fw, "device": b["device"]}, envs[0], envs[1])
+                 "size": size_label(b["size"]), "variant": b.get("variant"),
+                 **judge(b, n, pair_ratios(chunk[0::2], chunk[1::2]), threshold_pct, confidence)}
+        diff = env_diff({"framework": b["impl"].split("/")[0], "device": b["device"]}, envs[0], envs[1])
         entry["note"] = "; ".join(filter(None, [entry["note"], *diff]))
         cells.append(entry)
-    return cells
+    return cells, merged
 
 
-def side_results(base: dict, side, how: str, info: dict, records, workers: dict, first: bool, pair: str) -> dict:
-    """The results file of one side: the shared run data, this side's environment and its records."""
+def environment_of(base_env: dict, label: str, first: bool, how: str, info: dict, root: str, workers: dict) -> dict:
+    """One environment's `environment` block: the run's, with that Python's versions, git and workers."""
     from bench.environment import git
-    env = {**base["environment"], "python": info["python"], "executable": info["executable"],
-           "frameworks": info["frameworks"], "git": git(side.root)}
-    suffix = "" if first else f"@{side.label}"
-    env["workers"] = {k[:-len(suffix)] if suffix else k: v for k, v in workers.items()
-                      if (k.endswith(suffix) if suffix else "@" not in k)}
-    return {**base, "run_id": f"{base['run_id']}-{side.label}", "environment": env,
-            "ab": {"side": side.label, "pair": pair, "how": how},
-            "results": [{k: v for k, v in r.items() if k != "side"} for r in records if r["side"] == side.label]}
+    env = {**base_env, "python": info["python"], "executable": Path(info["executable"]).name,
+           "frameworks": info["frameworks"], "git": git(root), "ab": how}
+    env["workers"] = {}
+    for key, v in workers.items():
+        name, _, side = key.partition("@")
+        if (side.split("#")[0] == label) or (first and not side):
+            env["workers"].setdefault(name, v)
+    return env
+
+
+def check(args) -> None:
+    """Usage errors of the ab-specific options, one line each."""
+    pythons = (args.base_python, args.new_python)
+    revs = (args.base_rev, args.new_rev)
+    if (revs[0] is None) != (revs[1] is None) or (revs[0] is None and None in pythons):
+        raise UsageError("give --base-python P --new-python P (two environments) or --base-rev R --new-rev R "
+                         "(two revisions of this project)")
+    if args.base_label == args.new_label or "#" in args.base_label + args.new_label:
+        raise UsageError(f"--base-label and --new-label must differ and hold no '#' ({args.base_label!r}, "
+                         f"{args.new_label!r})")
+    for name in ("threads", "blocks", "processes"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if args.threshold < 0 or not 0.5 <= args.confidence < 1:
+        raise UsageError("--threshold must be >= 0 and --confidence in [0.5, 1)")
 
 
 def run(args) -> int:
@@ -151,57 +193,52 @@ def run(args) -> int:
 
     from bench import environment, registry, results, runner, tasks, timing
     from bench.progress import Progress
-    pythons = {s: getattr(args, f"{s}_python") for s in ("base", "new")}
-    revs = {s: getattr(args, f"{s}_rev") for s in ("base", "new")}
-    if (revs["base"] is None) != (revs["new"] is None) or (not any(revs.values())
-                                                          and None in pythons.values()):
-        raise UsageError("give --base-python P --new-python P (two environments) or --base-rev R --new-rev R "
-                         "(two revisions of this project)")
-    if args.base_label == args.new_label:
-        raise UsageError(f"--base-label and --new-label must differ (both are {args.base_label!r})")
-    for name in ("threads", "blocks"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
-    if args.threshold < 0 or not 0.5 <= args.confidence < 1:
-        raise UsageError("--threshold must be >= 0 and --confidence in [0.5, 1)")
+    check(args)
     spec = runner.PROFILES[args.profile]
     impls = args.impls or [i for i in registry.IMPLS if args.profile == "full" or i != "torch/compile"]
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
-    blocks = args.blocks or BLOCKS.get(args.profile, spec["blocks"])
+    blocks, k = args.blocks or spec["blocks"], args.processes
     cells = runner.make_cells(args.profile, args.tasks or list(tasks.TASKS), impls, devices)
     now = datetime.now(timezone.utc)
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     out_dir = Path(args.out_dir or f"runs/ab-{run_id}")
+    labels = (args.base_label, args.new_label)
+    files = [out_dir / f"{label}.json" for label in labels]
     with ExitStack() as stack:
-        sides, how = [], []
-        for s, label in (("base", args.base_label), ("new", args.new_label)):
-            py = _python(pythons[s], f"--{s}-python") if pythons[s] else sys.executable
-            root, desc = str(runner.ROOT), f"python {pythons[s] or '(this one)'}"
-            if revs[s]:
-                root, sha = stack.enter_context(worktree(revs[s], f"--{s}-rev"))
-                desc = f"rev {revs[s]} ({sha[:7]})" + (f", python {pythons[s]}" if pythons[s] else "")
-            sides.append(runner.Side(label, py, root))
-            how.append(desc)
+        envs = []                                  # (python, root, how) of base and new
+        for s in ("base", "new"):
+            py, rev = getattr(args, f"{s}_python"), getattr(args, f"{s}_rev")
+            root, how = str(runner.ROOT), f"python {py or '(this one)'}"
+            if rev:
+                root, sha = stack.enter_context(worktree(rev, f"--{s}-rev"))
+                how = f"rev {rev} ({sha[:7]})" + (f", python {py}" if py else "")
+            envs.append((_python(py, f"--{s}-python") if py else sys.executable, root, how))
+        sides = [runner.Side(label + (f"#{j + 1}" if j else ""), py, root)
+                 for j in range(k) for label, (py, root, _) in zip(labels, envs)]
         infos = [probe(side, f"--{s}-python") for side, s in zip(sides, ("base", "new"))]
         shared = {"schema": results.SCHEMA, "run_id": run_id, "created": now.isoformat(timespec="seconds"),
                   "profile": args.profile, "command": "fwbench " + " ".join(sys.argv[1:]),
                   "environment": environment.collect(threads, environment.thread_env(threads), args.machine),
                   "harness": {"overhead_s": timing.overhead(), "timer": timing.TIMER, "min_block_s": timing.MIN_BLOCK_S,
-                              "blocks": blocks, "warmup_s": spec["warmup_s"], "wall_s": 0.0, "interrupted": False}}
+                              "blocks": blocks, "processes": k, "warmup_s": spec["warmup_s"], "wall_s": 0.0,
+                              "interrupted": False}}
         os.environ.setdefault("PYTHONHASHSEED", "0")   # both sides' workers hash alike: one less A/A difference
         workers, t0 = {}, time.perf_counter()
-        files = [out_dir / f"{side.label}.json" for side in sides]
+        side_envs = lambda: [environment_of(shared["environment"], label, i == 0, envs[i][2], infos[i], envs[i][1],
+                                            workers) for i, label in enumerate(labels)]
 
         def save(records):
             shared["harness"]["wall_s"] = round(time.perf_counter() - t0, 3)
-            for i, (side, info, f) in enumerate(zip(sides, infos, files)):
-                results.write_atomic(f, side_results(shared, side, how[i], info, records, workers, i == 0,
-                                                     files[1 - i].name))
+            merged = verdicts(records, len(sides), side_envs(), args.threshold, args.confidence)[1]
+            for i, env in enumerate(side_envs()):
+                results.write_atomic(files[i], {**shared, "run_id": f"{run_id}-{labels[i]}", "environment": env,
+                                                "ab": {"side": labels[i], "pair": files[1 - i].name},
+                                                "results": merged[i]})
 
         progress = Progress()
-        progress.note(f"fwbench ab {run_id}: {len(cells)} cells x 2 sides ({args.profile}, {blocks} blocks), "
-                      f"{args.base_label} = {how[0]}, {args.new_label} = {how[1]} -> {out_dir}")
+        progress.note(f"fwbench ab {run_id}: {len(cells)} cells, {k} process(es) per side, {blocks} blocks each "
+                      f"({args.profile}); {labels[0]} = {envs[0][2]}, {labels[1]} = {envs[1][2]} -> {out_dir}")
         try:
             records = runner.run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"],
                                        cell_timeout=args.cell_timeout, workers=workers, progress=progress,
@@ -213,15 +250,14 @@ def run(args) -> int:
             return 130
         save(records)
     wall = time.perf_counter() - t0
-    envs = [side_results(shared, s, "", i, [], workers, k == 0, "")["environment"]
-            for k, (s, i) in enumerate(zip(sides, infos))]
     report = {"kind": "ab", "threshold_pct": args.threshold, "confidence": args.confidence, "wall_s": wall,
-              "rule": (f"Regression: the median of the per-round ratios {args.new_label}/{args.base_label} (blocks "
-                       f"that alternated in time) exceeds {1 + args.threshold / 100:.3g} and its {args.confidence:.0%} "
-                       f"bootstrap CI lies above 1; improvement symmetrically. {blocks} blocks per cell and side; "
-                       f"wall {wall:.0f} s; results: {files[0]}, {files[1]}."),
-              "base": {"label": args.base_label, "how": how[0], "file": str(files[0])},
-              "new": {"label": args.new_label, "how": how[1], "file": str(files[1])},
-              "cells": verdicts(records, sides, envs, args.threshold, args.confidence)}
+              "processes": k, "blocks": blocks,
+              "rule": (f"Regression: the median of the per-round ratios {labels[1]}/{labels[0]} (blocks that "
+                       f"alternated in time) exceeds {1 + args.threshold / 100:.3g} and its {args.confidence:.0%} "
+                       f"bootstrap CI lies above 1; improvement symmetrically. {k} worker process(es) per side x "
+                       f"{blocks} blocks per cell; wall {wall:.0f} s; results: {files[0]}, {files[1]}."),
+              "base": {"label": labels[0], "how": envs[0][2], "file": str(files[0])},
+              "new": {"label": labels[1], "how": envs[1][2], "file": str(files[1])},
+              "cells": verdicts(records, len(sides), side_envs(), args.threshold, args.confidence)[0]}
     gate.finish(report, gated=gate.GATED + (gate.FAILED_BOTH,))
     return gate.write_outputs(report, args)

@@ -129,6 +129,7 @@ def test_missing_and_failed_cells(run_file, tmp_path):
     (["ab", "--base-python", sys.executable], "give --base-python P --new-python P"),
     (["ab", "--base-python", "/no/python", "--new-python", sys.executable], "not an executable Python"),
     (["ab", "--base-rev", "no-such-rev-xyz", "--new-rev", "HEAD"], "not a commit"),
+    (["ab", "--base-rev", "HEAD", "--new-rev", "HEAD", "--processes", "0"], "--processes must be a positive"),
 ])
 def test_bad_input_is_one_line_and_exit_2(run_file, args, needle):
     r = fwbench(*[str(run_file) if a == "{run}" else a for a in args])
@@ -165,32 +166,38 @@ def test_ab_verdict_from_pairwise_ratios(run_file):
     rec = json.loads(Path(run_file).read_text())["results"][0]
     slow = copy.deepcopy(rec)
     slow["step"]["samples_s"] = [s * 1.5 for s in rec["step"]["samples_s"]]
-    assert ab.judge(rec, rec, 5.0, 0.95)["verdict"] == gate.UNCHANGED
-    v = ab.judge(rec, slow, 5.0, 0.95)
+    judge = lambda b, n, pct: ab.judge(b, n, ab.pair_ratios([b], [n]), pct, 0.95)
+    assert judge(rec, rec, 5.0)["verdict"] == gate.UNCHANGED
+    v = judge(rec, slow, 5.0)
     assert v["verdict"] == gate.REGRESSION and v["ratio"] == pytest.approx(1.5) and v["ratio_ci"][0] > 1
-    assert ab.judge(slow, rec, 5.0, 0.95)["verdict"] == gate.IMPROVEMENT
-    assert ab.judge(rec, slow, 60.0, 0.95)["verdict"] == gate.UNCHANGED
-    assert ab.judge(rec, {**rec, "status": "failed", "reason": "boom"}, 5.0, 0.95)["verdict"] == gate.FAILED_NEW
+    assert judge(slow, rec, 5.0)["verdict"] == gate.IMPROVEMENT
+    assert judge(rec, slow, 60.0)["verdict"] == gate.UNCHANGED
+    assert judge(rec, {**rec, "status": "failed", "reason": "boom"}, 5.0)["verdict"] == gate.FAILED_NEW
+    merged = ab.merge([{**rec, "side": "base"}, {**slow, "side": "base#2"}])
+    assert merged["step"]["processes"] == 2 and "side" not in merged
+    assert len(merged["step"]["samples_s"]) == 2 * len(rec["step"]["samples_s"])
+    assert ab.merge([rec, {**rec, "status": "failed", "reason": "boom"}])["status"] == "failed"
 
 
-def _ab_outputs(tmp_path, *side_args):
+def _ab_outputs(tmp_path, *side_args, processes=1):
     r = fwbench("ab", *side_args, "--tasks", "elementwise", "--impls", "numpy/manual", "--devices", "cpu",
-                "--blocks", "3", "--threads", "1", "--out-dir", tmp_path / "sides", "--json", tmp_path / "ab.json",
-                "--markdown", tmp_path / "ab.md")
+                "--blocks", "3", "--processes", processes, "--threads", "1", "--out-dir", tmp_path / "sides",
+                "--json", tmp_path / "ab.json", "--markdown", tmp_path / "ab.md")
     assert r.returncode in (0, 1), r.stderr
     report = json.loads((tmp_path / "ab.json").read_text())
     assert report["kind"] == "ab" and report["exit"] == r.returncode and len(report["cells"]) == 1
     cell = report["cells"][0]
-    assert cell["pairs"] == 3 and cell["ratio_ci"][0] <= cell["ratio"] <= cell["ratio_ci"][1]
+    assert cell["pairs"] == 3 * processes and cell["ratio_ci"][0] <= cell["ratio"] <= cell["ratio_ci"][1]
     for side in ("base", "new"):
         data = results.load(tmp_path / "sides" / f"{side}.json")
         assert data["ab"]["side"] == side and len(data["results"]) == 1
+        assert len(data["results"][0]["step"]["samples_s"]) == 3 * processes
     assert "fwbench ab" in (tmp_path / "ab.md").read_text()
     return report
 
 
-def test_ab_of_two_pythons(tmp_path):
-    _ab_outputs(tmp_path, "--base-python", sys.executable, "--new-python", sys.executable)
+def test_ab_of_two_pythons_in_two_processes_each(tmp_path):
+    _ab_outputs(tmp_path, "--base-python", sys.executable, "--new-python", sys.executable, processes=2)
 
 
 def test_ab_of_two_revisions(tmp_path):
