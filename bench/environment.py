@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def thread_env(n: int) -> dict:
-    """Environment that gives every framework `n` threads, set before its import; idle pools must not spin.
+    """Environment that gives every framework `n` threads, set before its import; idle pools must not spin
+    (OpenMP passive, Intel OpenMP block time 0, OpenBLAS threads asleep after 2^4 idle cycles, not ~2^28).
 
     XLA has a thread-count flag only for n = 1; for 1 < n < available CPUs the worker pins itself to the
     first n CPUs (FWBENCH_CPUS), which XLA sizes its pool from, and so do all the others.
@@ -30,7 +31,8 @@ def thread_env(n: int) -> dict:
         xla = f"{xla} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
     env = {"OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n), "OPENBLAS_NUM_THREADS": str(n),
            "TF_NUM_INTRAOP_THREADS": str(n), "TF_NUM_INTEROP_THREADS": str(n), "XLA_FLAGS": xla,
-           "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+           "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0", "OPENBLAS_THREAD_TIMEOUT": "4",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if 0 < n < len(cpus):
         env["FWBENCH_CPUS"] = ",".join(map(str, cpus[:n]))

@@ -277,6 +277,8 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
               first step, gradcheck, warm-up, calibration to MIN_BLOCK_S); then round r times one block of
               every record, in order when r is even and reversed when odd. samples_s[r] of every record
               comes from round r: pair records (A/A copies, A/B sides) by index for per-round ratios.
+              Use an even count: of two adjacent blocks the second tends to run a few % faster here,
+              and alternating directions cancels that only when each goes first equally often.
     examples: a dict to fill with bench.examples.compute(impl) from the first side's CPU workers, or None.
     workers:  a dict to fill with each worker's framework version, import_s and threadpoolctl (BLAS) info,
               keyed "torch/cpu" (first side) or "torch/cpu@label" (other sides), or None.
@@ -297,11 +299,11 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
 
 # ---------------------------------------------------------------- profiles and the `run` subcommand
 PROFILES = {
-    "quick": {"blocks": 7, "warmup_s": 0.1, "retrace": False, "sweep": False, "examples": False,
-              "about": "default sizes, every task and implementation but torch/compile, 7 blocks per cell"},
-    "full": {"blocks": 15, "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
+    "quick": {"blocks": 8, "warmup_s": 0.1, "retrace": False, "sweep": False, "examples": False,
+              "about": "default sizes, every task and implementation but torch/compile, 8 blocks per cell"},
+    "full": {"blocks": 16, "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
              "about": "every implementation, size sweeps, retrace cost of the graph modes, the worked examples, "
-                      "15 blocks per cell"},
+                      "16 blocks per cell"},
 }
 SWEEPS = {"elementwise": [{"shape": (3, 4 ** k)} for k in range(1, 7)],          # 3x4 ... 3x4096
           "single_layer": [{"n": 64 * 4 ** k} for k in range(6)],               # 64 ... 65536
@@ -317,8 +319,8 @@ def canonical(task: str, size: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in full.items()}
 
 
-def make_cells(profile: str, task_names, impls, devices, aa: bool = False) -> list[dict]:
-    """The cells of a run: task x size x implementation x device (x A/A copy), in that order."""
+def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
+    """The cells of a run: task x size x implementation x device, in that order."""
     spec = PROFILES[profile]
     cells = []
     for task in task_names:
@@ -331,8 +333,6 @@ def make_cells(profile: str, task_names, impls, devices, aa: bool = False) -> li
                     cell = {"task": task, "impl": impl, "device": device, "size": size, "variant": None,
                             "retrace": canonical(task, RETRACE[task]) if retrace else None}
                     cells.append(cell)
-                    if aa:
-                        cells.append({**cell, "variant": "aa-copy", "retrace": None})
     return cells
 
 
@@ -349,7 +349,8 @@ def add_arguments(p):
     p.add_argument("--threads", type=int, help="threads for every framework (default: physical cores)")
     p.add_argument("--out", help="results file to write (default: runs/<run id>.json)")
     p.add_argument("--blocks", type=int, help="steady-state blocks per cell (default: the profile's)")
-    p.add_argument("--aa", action="store_true", help="time every cell twice in the same run (variant aa-copy)")
+    p.add_argument("--aa", action="store_true",
+                   help="A/A check: time every cell twice, in a second set of workers (variant aa-copy)")
     p.add_argument("--cell-timeout", type=float, default=600.0, metavar="S",
                    help="seconds one cell's phase may take before its worker is killed (default 600)")
     p.add_argument("--examples", action="store_true",
@@ -375,7 +376,10 @@ def run(args) -> int:
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
     blocks = args.blocks or spec["blocks"]
-    cells = make_cells(args.profile, task_names, impls, devices, args.aa)
+    cells = make_cells(args.profile, task_names, impls, devices)
+    # --aa: the same cells again in a second set of workers (same Python, same checkout), blocks paired
+    # round by round exactly as the A/B gate pairs two environments
+    sides = (Side(), Side("aa-copy")) if args.aa else (Side(),)
     now = datetime.now(timezone.utc)
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     out = Path(args.out or f"runs/{run_id}.json")
@@ -394,7 +398,8 @@ def run(args) -> int:
     data["environment"]["workers"] = {}
 
     def save(records):
-        data["results"] = [{k: v for k, v in r.items() if k != "side"} for r in records]
+        data["results"] = [{**{k: v for k, v in r.items() if k != "side"},
+                            "variant": "aa-copy" if r["side"] == "aa-copy" else r["variant"]} for r in records]
         data["harness"]["wall_s"] = round(time.perf_counter() - t0, 3)
         results.write_atomic(out, data)
 
@@ -402,7 +407,7 @@ def run(args) -> int:
     progress.note(f"fwbench run {run_id}: {len(cells)} cells ({args.profile}), {threads} threads -> {out}")
     old = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
     try:
-        records = run_cells(cells, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"],
+        records = run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"],
                             cell_timeout=args.cell_timeout,
                             examples=data["examples"] if spec["examples"] or args.examples else None,
                             workers=data["environment"]["workers"], progress=progress, on_update=save)
@@ -452,22 +457,37 @@ def print_summary(data: dict, out) -> None:
         table.add_row(*head, _fmt_s(s["median_s"]), f"{_fmt_s(s['ci95_s'][0])}–{_fmt_s(s['ci95_s'][1])}",
                       f"{s['iqr_s'] / s['median_s']:.0%}" + (" noisy" if s["noisy"] else ""),
                       f"{len(s['samples_s'])}×{s['block']}", _fmt_s(ph["build_s"]), _fmt_s(ph["first_step_s"]))
-        pairs.setdefault((r["task"], json.dumps(r["size"]), r["impl"], r["device"]), []).append(s["median_s"])
+        pairs.setdefault((r["task"], json.dumps(r["size"]), r["impl"], r["device"]), []).append(s["samples_s"])
         if r.get("gradcheck") and not r["gradcheck"]["ok"]:
             bad_grads.append(f"{r['task']} {r['impl']}")
     console.print(table)
     for (status, reason), names in other.items():
         console.print(f"{status} ({len(names)}): {reason} [{', '.join(names[:4])}{', ...' if len(names) > 4 else ''}]")
-    ratios = [m[1] / m[0] for m in pairs.values() if len(m) == 2]
-    if ratios:
-        console.print(f"A/A copies: median ratio {statistics.median(ratios):.4f} over {len(ratios)} pairs "
-                      f"(range {min(ratios):.3f}–{max(ratios):.3f})")
+    aa = aa_ratios(pairs.values())
+    if aa:
+        paired, of_medians = zip(*aa)
+        within = sum(abs(x - 1) <= 0.02 for x in paired)
+        console.print(f"A/A (aa-copy / cell, {len(aa)} pairs): median of per-round ratios {statistics.median(paired):.4f}"
+                      f" (range {min(paired):.3f}–{max(paired):.3f}, {within} of {len(aa)} within ±2%); ratio of "
+                      f"medians {statistics.median(of_medians):.4f} (range {min(of_medians):.3f}–{max(of_medians):.3f})")
     if bad_grads:
         console.print(f"gradcheck disagreement in: {', '.join(bad_grads)}")
     h = data["harness"]
     counts = {s: sum(r["status"] == s for r in data["results"]) for s in ("ok", "skipped", "failed")}
     console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; wall {h['wall_s']:.1f} s; "
                   f"harness overhead {h['overhead_s'] * 1e9:.0f} ns/step; results: {out}")
+
+
+def aa_ratios(pairs) -> list[tuple[float, float]]:
+    """Per A/A pair [samples of the cell, samples of its copy]: (median of the per-round ratios copy/cell,
+    ratio of the two medians). Rounds pair by index: both blocks of round r ran back to back."""
+    import statistics
+    out = []
+    for pair in pairs:
+        if len(pair) == 2 and len(pair[0]) == len(pair[1]) and pair[0]:
+            a, b = pair
+            out.append((statistics.median(y / x for x, y in zip(a, b)), statistics.median(b) / statistics.median(a)))
+    return out
 
 
 def _fmt_s(s) -> str:

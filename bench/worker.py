@@ -177,7 +177,7 @@ class Worker:
             w = api.make(req["task"], req["impl"], device=self.device, seed=req.get("seed", 0), build=False,
                          **_size(req["size"]))
             t1 = clock()
-            w.fn = _fresh(w.fn)          # this cell's own copy: no cache keyed on the function is shared
+            w.fn = _fresh(w.fn, req["cell"])   # this cell's own copy: no cache keyed on the function is shared
             before = w.traces()
             w.build()
             t2 = clock()
@@ -253,11 +253,14 @@ def _size(size: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in size.items()}
 
 
-def _fresh(fn):
-    """A copy of `fn` with its own code object, so that caches keyed on the code (torch.compile's guards and
-    automatic dynamic shapes) start empty for every cell, as in a fresh program; the body is unchanged."""
+def _fresh(fn, tag):
+    """A copy of `fn` with its own code object and code name (fn_<tag>), so that caches keyed on the code
+    (torch.compile's guards, its automatic-dynamic-shape memory) start empty for every cell, as in a fresh
+    program; the body is unchanged."""
     import types
-    g = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    name = f"{fn.__code__.co_name}_{tag}"
+    code = fn.__code__.replace(co_name=name, **({"co_qualname": name} if sys.version_info >= (3, 11) else {}))
+    g = types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
     g.__kwdefaults__, g.__qualname__, g.__module__ = fn.__kwdefaults__, fn.__qualname__, fn.__module__
     return g
 

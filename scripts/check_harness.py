@@ -3,7 +3,7 @@
 
 For each cell, a harness worker (bench.worker, prepared exactly as `fwbench run` prepares a cell) and a
 plain script (bench.api.make, a few warm-up steps, then `for _ in range(n): w.step()` + `w.sync()` timed with
-time.perf_counter) run side by side, one block each in turn (H P P' H P P' ...), so machine noise hits both
+time.perf_counter) run side by side, one block each in turn (H P P', then P' P H, ...), so machine noise hits both
 alike. P' syncs after every step (what a hurried user writes): for asynchronous frameworks it forgoes the
 overlap of dispatch and compute, so it may be slower; it is shown for information. The verdict is the
 median of the per-round ratios harness/plain with a 95% bootstrap CI: a missing sync, a per-step
@@ -75,10 +75,13 @@ def check(task, impl, rounds, threads):
     n = prep["block"]
     plain = plain_process(task, impl, env)
     h, p, p_every = [], [], []
-    for _ in range(rounds):
-        h.append(worker.call({"op": "block", "cell": 0}, 600)["t"] / n)
-        p.append(plain_block(plain, n, 0))
-        p_every.append(plain_block(plain, n, 1))
+    for r in range(rounds):                      # H P P' then P' P H: no one always goes first
+        order = ("h", "p", "e") if r % 2 == 0 else ("e", "p", "h")
+        for who in order:
+            if who == "h":
+                h.append(worker.call({"op": "block", "cell": 0}, 600)["t"] / n)
+            else:
+                (p if who == "p" else p_every).append(plain_block(plain, n, int(who == "e")))
     worker.close()
     plain.stdin.close()
     plain.wait()

@@ -102,6 +102,7 @@ def test_run_writes_the_schema_and_imports_no_framework(tmp_path):
         assert cell["memory"]["peak_rss_bytes"] > 0 and cell["flops"] > 0 and cell["gflops"] > 0
     variants = [(c["task"], c["impl"], c["device"], c["variant"]) for c in data["results"]]
     assert len(set(variants)) == len(variants) and sum(v[3] == "aa-copy" for v in variants) == len(variants) // 2
+    assert "numpy/cpu@aa-copy" in env["workers"]
 
 
 @pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU")
@@ -167,12 +168,14 @@ def test_ctrl_c_before_the_steady_state_marks_unfinished_cells(tmp_path):
 
 
 def test_run_cells_interleaves_sides_round_by_round():
-    cells = runner.make_cells("quick", ["elementwise"], ["numpy/manual"], ["cpu"], aa=True)
+    cells = runner.make_cells("quick", ["elementwise", "single_layer"], ["numpy/manual"], ["cpu"])
     sides = (runner.Side("A"), runner.Side("B"))
-    records = runner.run_cells(cells, sides, threads=1, blocks=3)
-    assert [(r["variant"], r["side"]) for r in records] == [(None, "A"), (None, "B"), ("aa-copy", "A"),
-                                                             ("aa-copy", "B")]
+    workers = {}
+    records = runner.run_cells(cells, sides, threads=1, blocks=3, workers=workers)
+    assert [(r["task"], r["side"]) for r in records] == [("elementwise", "A"), ("elementwise", "B"),
+                                                          ("single_layer", "A"), ("single_layer", "B")]
     assert all(r["status"] == "ok" and len(r["step"]["samples_s"]) == 3 for r in records)
+    assert set(workers) == {"numpy/cpu", "numpy/cpu@B"}
     with pytest.raises(ValueError, match="distinct labels"):
         runner.run_cells(cells, (runner.Side("A"), runner.Side("A")), threads=1, blocks=3)
 
