@@ -24,6 +24,7 @@ from bench import gate
 from bench.errors import UsageError
 
 DEFAULT_THRESHOLD = 5.0
+CONFIDENCE = 0.99      # A/A on a loaded 2-core machine: 2 of 48 cells flagged at 0.95, 1 at 0.99
 PROCESSES = 3          # worker processes per side and framework: one process can be a few % off another (A/A)
 PROBE = ("import json, sys, platform, importlib.metadata as m\n"
          "def v(names):\n    for n in names:\n        try:\n            return m.version(n)\n"
@@ -42,7 +43,8 @@ def add_arguments(p):
         p.add_argument(f"--{side}-label", default=side, help=f"name of the {side} side in the outputs")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="PCT",
                    help=f"slowdown in percent a regression must exceed (default {DEFAULT_THRESHOLD:g})")
-    p.add_argument("--confidence", type=float, default=0.95, help="level of the ratio's bootstrap CI (default 0.95)")
+    p.add_argument("--confidence", type=float, default=CONFIDENCE,
+                   help=f"level of the ratio's bootstrap CI (default {CONFIDENCE})")
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
     p.add_argument("--impls", type=csv_list(registry.IMPLS), help="comma-separated (default: the profile's)")
     p.add_argument("--devices", type=csv_list(registry.DEVICES), help="comma-separated (default: cpu, + gpu if any)")

@@ -47,7 +47,7 @@ def significant(a, b) -> tuple[bool, float | None, str]:
     return apart, None, "99% CIs " + ("apart" if apart else "overlap")
 
 
-def ratio_ci(ratios, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+def ratio_ci(ratios, confidence: float = 0.99, seed: int = 0) -> tuple[float, float, float]:
     """Median of pairwise ratios and its bootstrap CI (computed on log ratios, so A/B and B/A are symmetric)."""
     import numpy as np
     logs = np.log(np.asarray(ratios, dtype=float))
@@ -112,7 +112,7 @@ def rows(report: dict) -> list[list[str]]:
 
 def columns(report: dict) -> list[str]:
     """Column names of `rows`."""
-    test = f"{report.get('confidence', 0.95):.0%} CI of change" if report["kind"] == "ab" else "significance"
+    test = f"{report.get('confidence', 0.99):.0%} CI of change" if report["kind"] == "ab" else "significance"
     return ["cell", "base", "new", "change", test, "verdict", "note"]
 
 

@@ -208,3 +208,15 @@ def test_ab_of_two_revisions(tmp_path):
     assert report["base"]["how"].startswith("rev HEAD")
     listed = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
     assert "fwbench-ab-" not in listed                     # the temporary worktrees are gone
+
+
+def test_history_keeps_machines_apart(run_file, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    variant(run_file, runs / "a.json", machine="ci-runner-a")
+    variant(run_file, runs / "b.json", scale=10.0, machine="ci-runner-b", created="2999-01-01T00:00:00+00:00")
+    r = fwbench("history", runs, "--out", tmp_path / "page")
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "page" / "history.html").read_text()
+    assert "<h3>ci-runner-a</h3>" in html and "<h3>ci-runner-b</h3>" in html
+    assert "0 regressions" in r.stdout                # a different machine is never a regression
