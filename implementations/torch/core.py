@@ -10,6 +10,8 @@ def device_of(device):
     if device == "gpu":
         if not torch.cuda.is_available():
             raise SkipCell("torch sees no CUDA GPU (CPU-only build, or no driver)")
+        torch.backends.cuda.matmul.allow_tf32 = False     # strict float32, as every other framework here
+        torch.backends.cudnn.allow_tf32 = False
         return torch.device("cuda")
     return torch.device("cpu")
 
