@@ -1,8 +1,10 @@
 """The worker process (one per framework, device and side) and `Proc`, the runner's handle on one.
 
-The worker imports its framework and times its cells. bench.runner starts it as `python -m bench.worker FRAMEWORK DEVICE THREADS` with the thread settings
-already in its environment. It talks JSON lines: requests on stdin, replies on the pipe that was its stdout
-(fd 1 is then pointed at stderr, so framework chatter never reaches the protocol). Requests:
+The worker imports its framework and times its cells. bench.runner starts it as
+`python -m bench.worker FRAMEWORK DEVICE THREADS` with the thread settings already in its environment, in
+its own session (a terminal's Ctrl-C reaches only the runner), and it exits when its stdin closes. It talks
+JSON lines: requests on stdin, replies on the pipe that was its stdout (fd 1 is then pointed at stderr, so
+framework chatter never reaches the protocol). Requests:
   {"op": "prepare", "cell": id, "task", "impl", "size", "seed", "warmup_s", "min_block_s"}
       -> phases, traces during build, gradcheck, calibrated block size (or "skip" / "error")
   {"op": "block", "cell": id}            -> {"t": seconds of one [step() x n; sync()] block}
@@ -179,6 +181,7 @@ class Worker:
             t1 = clock()
             w.fn = _fresh(w.fn, req["cell"])   # this cell's own copy: no cache keyed on the function is shared
             before = w.traces()
+            t1b = clock()                      # the bookkeeping between t1 and t1b is in no phase
             w.build()
             t2 = clock()
             traces_build = w.traces() - before
@@ -194,7 +197,7 @@ class Worker:
         n, block_s = timing.calibrate(w.step, w.sync, req["min_block_s"])
         t6 = clock()
         self.cells[req["cell"]] = {"w": w, "n": n, "traces": 0, "fn": w.fn}
-        return {"phases": {"setup_s": t1 - t0, "build_s": t2 - t1, "first_step_s": t3 - t2},
+        return {"phases": {"setup_s": t1 - t0, "build_s": t2 - t1b, "first_step_s": t3 - t2},
                 "traces_build": traces_build, "gradcheck": grad, "block": n, "block_s": block_s,
                 "harness_s": {"gradcheck_s": t4 - t3, "warmup_s": t5 - t4, "calibrate_s": t6 - t5},
                 "memory": {"peak_rss_bytes": _rss_peak(), "gpu_peak_bytes": _gpu_bytes(self.fw) if gpu else None}}
