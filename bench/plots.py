@@ -71,23 +71,30 @@ def svg(fig, name: str) -> str:
     return re.sub(r"<svg ", f'<svg role="img" aria-label="{label}" class="plot" ', text, count=1)
 
 
+def _scale(totals):
+    """(unit, factor) so the largest of `totals` (seconds) reads well: seconds above 2 s, else milliseconds."""
+    return ("s", 1.0) if max(totals) > 2 else ("ms", 1e3)
+
+
 def phases(rows, title: str) -> str:
     """Stacked horizontal bars of import/setup/build/first step/one steady step per implementation.
 
     `rows`: list of dicts with impl and the phase columns. Two panels: the whole script (with import) and
-    the part after the imports, which is what the slide's datetime.now() stopwatch saw.
+    the part after the imports, which is what the slide's datetime.now() stopwatch saw. A bar more than four
+    times longer than the next is cut at the axis edge and labelled, so it does not flatten the others.
     """
+    from bench.reportlib import fmt_s
     plt = _setup()
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(rows) + 1.6), sharey=True)
     labels = [r["impl"] for r in rows]
-    from bench.reportlib import fmt_s
-    after = max(sum((r.get(k) or 0.0) for k in ("setup_s", "build_s", "first_step_s", "median_s")) for r in rows)
-    for ax, skip_import, unit, scale in ((axes[0], False, "s", 1.0),
-                                         (axes[1], True, *(("s", 1.0) if after > 2 else ("ms", 1e3)))):
+    for ax, skip_import in ((axes[0], False), (axes[1], True)):
+        keys = [p for p in PHASES if not (skip_import and p[0] == "import_s")]
+        totals = [sum((r.get(k) or 0.0) for k, _, _ in keys) for r in rows]
+        ranked = sorted(totals, reverse=True)
+        limit = ranked[1] * 1.3 if len(ranked) > 1 and ranked[0] > 4 * ranked[1] > 0 else ranked[0] * 1.18
+        unit, scale = _scale([limit])
         left = [0.0] * len(rows)
-        for key, label, col in PHASES:
-            if skip_import and key == "import_s":
-                continue
+        for key, label, col in keys:
             vals = [(r.get(key) or 0.0) * scale for r in rows]
             ax.barh(labels, vals, left=left, color=col, label=label, edgecolor="white", linewidth=0.5)
             left = [a + b for a, b in zip(left, vals)]
@@ -95,10 +102,15 @@ def phases(rows, title: str) -> str:
         ax.set_title("whole script: import + setup + build + first step + step" if not skip_import
                      else "after the imports (what the slide's stopwatch saw)")
         ax.grid(axis="y", visible=False)
-        ax.set_xlim(0, max(left) * 1.18 or 1)
-        for y, total in enumerate(left):
-            ax.annotate(fmt_s(total / scale), (total, y), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=9)
+        ax.set_xlim(0, limit * scale or 1)
+        for y, total in enumerate(totals):
+            if total * scale > limit * scale * 0.86:
+                ax.annotate(f"{fmt_s(total)} ▸", (limit * scale, y), xytext=(-4, 0), textcoords="offset points",
+                            va="center", ha="right", fontsize=9, fontweight="bold",
+                            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
+            else:
+                ax.annotate(fmt_s(total), (total * scale, y), xytext=(3, 0), textcoords="offset points",
+                            va="center", fontsize=9)
     axes[0].invert_yaxis()
     handles, names = axes[0].get_legend_handles_labels()
     fig.tight_layout(rect=(0, 0.08 if len(rows) > 4 else 0.14, 1, 1))
