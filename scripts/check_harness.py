@@ -6,8 +6,9 @@ plain script (bench.api.make, a few warm-up steps, then `for _ in range(n): w.st
 time.perf_counter) run side by side, one block each in turn (H P P', then P' P H, ...), so machine noise hits both
 alike. P' syncs after every step (what a hurried user writes): for asynchronous frameworks it forgoes the
 overlap of dispatch and compute, so it may be slower; it is shown for information. The verdict is the
-median of the per-round ratios harness/plain with a 95% bootstrap CI: a missing sync, a per-step
-conversion or setup inside the timed loop would push it away from 1.
+median of the per-round ratios harness/plain, pooled over several fresh process pairs (one process
+can run a few % faster or slower than another for its whole life), with a 95% bootstrap CI: a missing
+sync, a per-step conversion or setup inside the timed loop would push it away from 1.
 
     .venv/bin/python scripts/check_harness.py [--rounds 15] [--cells elementwise:numpy/manual,cnn:torch/eager]
 """
@@ -60,12 +61,24 @@ def plain_block(p, n, every) -> float:
     return float(p.stdout.readline())
 
 
-def check(task, impl, rounds, threads):
-    """Interleave harness and plain blocks of one cell; their per-step medians and the ratio."""
+def check(task, impl, rounds, threads, processes):
+    """`processes` fresh (worker, plain script) pairs of one cell, blocks interleaved; pooled medians and ratio."""
+    import numpy as np
+    from scipy.stats import bootstrap
+    runs = [pair(task, impl, rounds, threads) for _ in range(processes)]
+    h, p, p_every = (np.concatenate([r[k] for r in runs]) for k in range(3))
+    ratios = h / p
+    ci = bootstrap((ratios,), np.median, n_resamples=2000, method="percentile", rng=np.random.default_rng(0))
+    return {"n": runs[0][3], "harness": np.median(h), "plain": np.median(p), "plain_every": np.median(p_every),
+            "ratio": float(np.median(ratios)), "ci": (ci.confidence_interval.low, ci.confidence_interval.high),
+            "per_pair": [float(np.median(r[0] / r[1])) for r in runs]}
+
+
+def pair(task, impl, rounds, threads):
+    """One worker and one plain script, `rounds` rounds: per-step samples (harness, plain, plain synced), n."""
     import os
 
     import numpy as np
-    from scipy.stats import bootstrap
     env = {**os.environ, **environment.thread_env(threads), "PYTHONPATH": str(ROOT)}
     fw = impl.split("/")[0]
     worker = Proc(sys.executable, str(ROOT), fw, "cpu", threads, environment.thread_env(threads), 600)
@@ -85,27 +98,28 @@ def check(task, impl, rounds, threads):
     worker.close()
     plain.stdin.close()
     plain.wait()
-    ratios = np.array(h) / np.array(p)
-    ci = bootstrap((ratios,), np.median, n_resamples=2000, method="percentile", rng=np.random.default_rng(0))
-    return {"n": n, "harness": np.median(h), "plain": np.median(p), "plain_every": np.median(p_every),
-            "ratio": float(np.median(ratios)), "ci": (ci.confidence_interval.low, ci.confidence_interval.high)}
+    return np.array(h), np.array(p), np.array(p_every), n
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cells", default=CELLS, help="task:impl,... (default: %(default)s)")
-    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=16)
+    ap.add_argument("--processes", type=int, default=3,
+                    help="fresh process pairs per cell: a process's own speed varies by several %% (layout, "
+                         "placement), so one pair cannot tell a bias from luck (default 3)")
     ap.add_argument("--threads", type=int, default=environment.physical_cores())
     args = ap.parse_args()
     print(f"{'cell':34} {'steps/block':>11} {'harness':>11} {'plain':>11} {'ratio':>7} {'95% CI':>15}   "
-          f"{'plain, sync every step':>22}")
+          f"{'plain, sync every step':>22}   per process pair")
     worst = 0.0
     for item in args.cells.split(","):
         task, impl = item.split(":")
-        r = check(task, impl, args.rounds, args.threads)
+        r = check(task, impl, args.rounds, args.threads, args.processes)
         worst = max(worst, abs(r["ratio"] - 1))
         print(f"{task + ' ' + impl:34} {r['n']:>11} {r['harness'] * 1e6:>9.1f}us {r['plain'] * 1e6:>9.1f}us "
-              f"{r['ratio']:>7.3f} {r['ci'][0]:>7.3f}-{r['ci'][1]:<7.3f}   {r['plain_every'] * 1e6:>20.1f}us",
+              f"{r['ratio']:>7.3f} {r['ci'][0]:>7.3f}-{r['ci'][1]:<7.3f}   {r['plain_every'] * 1e6:>20.1f}us   "
+              + " ".join(f"{x:.3f}" for x in r["per_pair"]),
               flush=True)
     print(f"largest |median ratio - 1|: {worst:.1%}")
 
