@@ -256,6 +256,8 @@ class _Scheduler:
             raise Interrupted(self.records) from None
         finally:
             self.progress.stop()
+            for proc in self.procs.values():      # all at once: frameworks take seconds to tear down
+                proc.quit()
             for proc in self.procs.values():
                 proc.close()
             if self.cache:

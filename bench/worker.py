@@ -93,13 +93,20 @@ class Proc:
             self.p.kill()
             self.p.wait()
 
-    def close(self):
-        """Ask the worker to quit; kill it if it does not."""
+    def quit(self):
+        """Ask the worker to exit (it also exits when its stdin closes); `close` then waits for it."""
         try:
             self.p.stdin.write('{"op": "quit"}\n')
             self.p.stdin.close()
-            self.p.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired, ValueError):
+        except (OSError, ValueError):
+            pass
+
+    def close(self, timeout: float = 10):
+        """Ask the worker to quit, wait up to `timeout` seconds, then kill it."""
+        self.quit()
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
             self.kill()
         self.err.close()
 
@@ -223,8 +230,6 @@ class Worker:
                 traceback.print_exc()
                 out["retrace"] = {"size": req["retrace"], "error": f"{type(e).__name__}: {e}"}
         del c
-        import gc
-        gc.collect()
         return out
 
     def _retrace(self, req, fn) -> dict:
