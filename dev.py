@@ -52,7 +52,7 @@ def main(argv):
         out = ROOT / "runs"
         sh(PY, "-m", "bench", "gradcheck")
         sh(PY, "-m", "bench", "examples")
-        sh(PY, "-m", "bench", "run", "--profile", "quick", "--out", out / "quick.json", *rest)
+        sh(PY, "-m", "bench", "run", "--profile", "quick", "--examples", "--out", out / "quick.json", *rest)
         if (ROOT / "bench" / "report.py").exists():
             sh(PY, "-m", "bench", "report", out / "quick.json", "--out", out / "report")
             print(f"report: {out / 'report' / 'index.html'}")
