@@ -70,9 +70,6 @@ def headline(df) -> dict:
         cap = ("Median seconds per step; the small line is its 95% bootstrap confidence interval. Only the default "
                "(or most-measured) size of each task is shown; the size sweep shows the rest.")
         tables.append(table(cols, rows, cap, num_from=1, heading=group_label(*g, True) if many else None))
-    if many:
-        reading.append("Fastest per task on each: " + "; ".join(
-            f"{t} — " + ", ".join(f"{g}: {i} {m}" for g, i, m in v) for t, v in fastest.items()) + ".")
     per_group = {}
     for t, v in fastest.items():
         for g, i, m in v:

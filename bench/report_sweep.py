@@ -36,13 +36,28 @@ def _overhead_fit(pts):
     return a, b
 
 
+def _crossover(pts, allx, unit) -> dict:
+    """Table cell: where the fitted work overtakes the fixed cost (small line: the fixed cost)."""
+    fit = _overhead_fit(pts)
+    if not fit:
+        return cell("–", "skip")
+    cross = fit[0] / fit[1] if fit[1] > 0 else math.inf
+    sub = f"fixed cost {fmt_s(fit[0])}"
+    if cross < allx[0]:
+        return cell("below range", "skip", sub=sub)
+    if cross > allx[-1]:
+        return cell("above range", "skip", sub=sub)
+    return cell(_at(cross, unit), sub=sub)
+
+
 def sweep(df) -> dict:
     """Section 4: step time against problem size, log-log, per implementation; where overhead stops mattering."""
     from bench import plots
-    figures, reading, rows = [], [], []
+    figures, reading, tables = [], [], []
     grp = groups(df)
     for g in grp:
         label = group_label(*g, len(grp) > 1)
+        cols, cells = ["implementation"], {}
         for task in task_order(df):
             ok = df[(df["task"] == task) & (df["where"] == g[0]) & (df["device"] == g[1]) & (df["status"] == "ok")]
             if ok["size_json"].nunique() < 2:
@@ -61,19 +76,21 @@ def sweep(df) -> dict:
                                        f"sweep {task} {label}"))
             reading.append(_sweep_reading(task, label, series, unit))
             allx = sorted({x for pts in series.values() for x, _ in pts})
+            cols.append(cell(task, sub=f"{_at(allx[0], unit)} … {_at(allx[-1], unit)}"))
             for impl, pts in series.items():
-                fit = _overhead_fit(pts)
-                if fit:
-                    cross = fit[0] / fit[1] if fit[1] > 0 else math.inf
-                    where = (cell("below the measured sizes", "skip") if cross < allx[0] else
-                             cell("above the measured sizes", "skip") if cross > allx[-1] else _at(cross, unit))
-                    rows.append([task + (f" ({label})" if label else ""), impl, fmt_s(fit[0]), where])
+                cells.setdefault(impl, {})[task] = _crossover(pts, allx, unit)
+        if cells:
+            tasks = [c["text"] for c in cols[1:]]
+            rows = [[impl] + [c.get(t, cell("–", "skip")) for t in tasks] for impl, c in cells.items()]
+            order = impl_order(df)
+            rows.sort(key=lambda r: order.index(r[0]) if r[0] in order else len(order))
+            tables.append(table(cols, rows, "Fit per implementation: step ≈ fixed cost + size × per-unit cost. "
+                                "Crossover = the size at which the work costs as much as the fixed (dispatch) cost; "
+                                "below it overhead dominates. Column heads give the measured size range.",
+                                heading=label or None))
     if not figures:
         reading = ["Every task was timed at one size only in these results, so there is no sweep to draw; the "
                    "full profile (fwbench run --profile full) times several sizes per task."]
-    tables = [table(["task", "implementation", "fixed cost per step", "crossover size"], rows,
-                    "Fit: step ≈ fixed cost + size × per-unit cost. Crossover = the size at which the work costs as "
-                    "much as the fixed (dispatch) cost; below it overhead dominates.", num_from=2)] if rows else []
     return section("sweep", "Size sweep: where dispatch overhead stops mattering", reading, tables, figures)
 
 

@@ -81,20 +81,37 @@ def listing(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
 
 
-def prepare(df):
-    """The frame with a 'where' column (machine, plus run id when one machine has several runs) and main cells only.
+def short_machine(name) -> str:
+    """A machine label without trademark noise: 'Intel(R) Xeon(R) Processor @ 2.50GHz x2' -> 'Intel Xeon @ 2.50GHz x2'."""
+    import re
+    name = re.sub(r"\((R|TM|r|tm)\)|\b(Processor|CPU)\b", "", str(name))
+    return re.sub(r"\s+", " ", name).strip() or str(name)
 
-    A/A duplicate cells (variant set) are dropped: they exist for the regression gate, not the report.
+
+def prepare(df):
+    """The frame with a 'where' column naming each run's machine, and main cells only.
+
+    Where one machine has several runs on the same device, 'where' adds the run's profile ('quick', 'full')
+    when that tells them apart, else its run id. A/A duplicate cells (variant set) are dropped: they exist
+    for the regression gate, not the report.
     """
     df = df.copy()
-    per_machine = df.groupby("machine")["run_id"].nunique()
-    df["where"] = [m if per_machine[m] == 1 else f"{m} ({r})" for m, r in zip(df["machine"], df["run_id"])]
+    runs = df.drop_duplicates(["run_id", "device"])[["run_id", "machine", "device", "profile"]]
+    where = {}
+    for (_, _), same in runs.groupby(["machine", "device"]):
+        tag = "profile" if same["profile"].nunique() == len(same) else "run_id"
+        for _, r in same.iterrows():
+            name = short_machine(r["machine"])
+            where[r["run_id"], r["device"]] = name if len(same) == 1 else f"{name} ({r[tag]})"
+    df["where"] = [where[r, d] for r, d in zip(df["run_id"], df["device"])]
     return df[df["variant"].isna()].reset_index(drop=True)
 
 
 def groups(df) -> list[tuple[str, str]]:
-    """The (where, device) combinations that hold at least one cell, in a stable order."""
-    return list(dict.fromkeys(zip(df["where"], df["device"])))
+    """The (where, device) combinations that hold at least one cell, the one with most measured cells first."""
+    order = list(dict.fromkeys(zip(df["where"], df["device"])))
+    ok = df[df["status"] == "ok"].groupby(["where", "device"]).size().to_dict()
+    return sorted(order, key=lambda g: -ok.get(g, 0))
 
 
 def group_label(where, device, many) -> str:
