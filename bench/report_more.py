@@ -35,7 +35,7 @@ def gradients(df, runs) -> dict:
     tables, checked, failed = [], [], []
     for g in grp:
         rows = []
-        for impl in impl_order(df):
+        for impl in impl_order(df[(df["where"] == g[0]) & (df["device"] == g[1])]):
             row = [impl]
             for task in tasks:
                 sub = df[(df["task"] == task) & (df["impl"] == impl) & (df["where"] == g[0]) & (df["device"] == g[1])]

@@ -85,8 +85,29 @@ def headline(df) -> dict:
         reasons = Counter(f"{r} ({s})" for r, s in zip(bad["reason"].fillna("no reason given"), bad["status"]))
         summary += (f"{plural(len(bad), 'cell')} did not run: "
                     + "; ".join(f"{r} × {n}" if n > 1 else r for r, n in reasons.most_common(6)) + ".")
+    if many:
+        reading += _across(ok, grp)
     return section("headline", "Headline: the steady-state step", [summary, *reading], tables,
                    key=key if fastest else None)
+
+
+def _across(ok, grp) -> list[str]:
+    """How each other (machine, device) group's medians compare with the first's, over the cells both measured."""
+    import numpy as np
+    key = ["task", "impl", "size_json"]
+    first = ok[(ok["where"] == grp[0][0]) & (ok["device"] == grp[0][1])].set_index(key)["median_s"]
+    out = []
+    for g in grp[1:]:
+        other = ok[(ok["where"] == g[0]) & (ok["device"] == g[1])].set_index(key)["median_s"]
+        common = first.index.intersection(other.index)
+        if len(common) < 2:
+            continue
+        r = (other[common] / first[common]).to_numpy()
+        lo, mid, hi = np.percentile(r, [10, 50, 90])
+        out.append(f"Across the {len(common)} cells that both {group_label(*grp[0], True)} and "
+                   f"{group_label(*g, True)} measured, the second's median step is {mid:.3g}× the first's "
+                   f"(middle 80% of cells: {lo:.3g}× to {hi:.3g}×).")
+    return out
 
 
 SLIDE_NOTE = ("The slide started a datetime.now() stopwatch after the import lines, then created the 3×4 inputs on "
