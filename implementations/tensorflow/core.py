@@ -125,8 +125,10 @@ class Session(Workload):
             self._grads = tf.gradients(self._loss, self._plist)
             if self.update:
                 self._train = tf.group(*[p.assign_sub(self.lr * g) for p, g in zip(self._plist, self._grads)])
-            else:
-                self._train = tf.group(*self._grads)
+            else:   # write the gradients somewhere: a group of unused tensors is pruned by Grappler
+                buffers = [tf.Variable(tf.zeros(p.shape, p.dtype), trainable=False) for p in self._plist]
+                variables.update({f"grad_{k}": b for k, b in zip(self._names, buffers)})
+                self._train = tf.group(*[b.assign(g) for b, g in zip(buffers, self._grads)])
             init = tf.group(*[v.initializer for v in variables.values()])
         config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=_threads[0],
                                           inter_op_parallelism_threads=_threads[0], allow_soft_placement=True)
