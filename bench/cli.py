@@ -13,6 +13,7 @@ COMMANDS = {
     "gradcheck": ("bench.gradcheck", "prove every implementation's gradients agree with a float64 reference"),
     "examples": ("bench.examples", "the slides' worked examples, computed by every implementation"),
     "run": ("bench.runner", "time the cells (isolated workers, interleaved blocks) into a results file"),
+    "verify": ("bench.verify", "check the harness against fresh-process referees (plain loop, framework timer)"),
     "report": ("bench.report", "render results files into an HTML report plus Markdown, LaTeX and CSV"),
     "compare": ("bench.compare", "compare two results files taken at different times (regression gate)"),
     "ab": ("bench.ab", "A/B the same cells in two environments, blocks interleaved (regression gate)"),

@@ -20,9 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def thread_env(n: int) -> dict:
-    """Environment that gives every framework `n` threads, set before its import; idle pools must not spin
-    (OpenMP passive, Intel OpenMP block time 0, OpenBLAS threads asleep after 2^4 idle cycles, not ~2^28).
+    """Environment that gives every framework `n` threads, set before its import: the thread *count* only.
 
+    Nothing else of a framework's runtime is changed (no OpenMP wait policy, no block time, no BLAS thread
+    timeout): those retune the thread pools and bias what is measured against what users see (torch/eager
+    mlp 1.2 ms with OMP_WAIT_POLICY=PASSIVE etc., 0.38 ms without). Idle workers are kept quiet by the
+    scheduler instead (bench.runner waits for a worker to go idle before another one runs).
     XLA has a thread-count flag only for n = 1; for 1 < n < available CPUs the worker pins itself to the
     first n CPUs (FWBENCH_CPUS), which XLA sizes its pool from, and so do all the others.
     """
@@ -30,13 +33,25 @@ def thread_env(n: int) -> dict:
     if n == 1 and "xla_cpu_multi_thread_eigen" not in xla:
         xla = f"{xla} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
     env = {"OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n), "OPENBLAS_NUM_THREADS": str(n),
-           "TF_NUM_INTRAOP_THREADS": str(n), "TF_NUM_INTEROP_THREADS": str(n), "XLA_FLAGS": xla,
-           "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0", "OPENBLAS_THREAD_TIMEOUT": "4",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+           "TF_NUM_INTRAOP_THREADS": str(n), "TF_NUM_INTEROP_THREADS": str(n)}
+    if xla:
+        env["XLA_FLAGS"] = xla
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if 0 < n < len(cpus):
         env["FWBENCH_CPUS"] = ",".join(map(str, cpus[:n]))
     return env
+
+
+# variables that retune a framework's thread runtime: never set by fwbench, recorded as a caveat when a
+# user passes them (--worker-env) or has them in the environment the workers inherit
+RUNTIME_TUNING = ("OMP_WAIT_POLICY", "KMP_BLOCKTIME", "KMP_AFFINITY", "OMP_PROC_BIND", "OMP_PLACES",
+                  "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT", "MKL_DYNAMIC", "OMP_DYNAMIC")
+
+
+def runtime_tuning(extra: dict | None = None) -> dict:
+    """The runtime-tuning variables the workers will see: inherited from this environment or passed in `extra`."""
+    seen = {k: os.environ[k] for k in RUNTIME_TUNING if k in os.environ}
+    return {**seen, **{k: v for k, v in (extra or {}).items() if k in RUNTIME_TUNING}}
 
 
 def physical_cores() -> int:
@@ -55,11 +70,22 @@ def version(name: str) -> str | None:
     return None
 
 
-def flop_per_cycle(flags) -> tuple[int, str]:
-    """fp32 FLOP per cycle per core from the CPU flags (assuming two FMA units), and the reason."""
+def flop_per_cycle(vendor: str, family: int, flags) -> tuple[int, str]:
+    """fp32 FLOP per cycle per core of this microarchitecture's vector FMA units, and the reason.
+
+    AMD Zen 4 accepts AVX-512 but executes it as two 256-bit halves: 2 FMA pipes x 8 lanes x 2 = 32, the
+    same as its AVX2 and as Zen 2/3. Zen 5 (family 0x1A) has full 512-bit pipes. Intel cores with AVX-512
+    have one or two 512-bit FMA units (Xeon Silver and Gold 5xxx one, Gold 6xxx and Platinum two) and the
+    flags cannot tell which: two are assumed and the basis says so.
+    """
     flags = set(flags)
+    amd = "amd" in vendor.lower()
     if "avx512f" in flags and "fma" in flags:
-        return 64, "AVX-512 FMA: 2 units x 16 lanes x 2"
+        if amd and family < 0x1A:
+            return 32, "AMD Zen 4: AVX-512 runs as two 256-bit halves, 2 FMA pipes x 8 lanes x 2"
+        if amd:
+            return 64, "AMD Zen 5: 2 x 512-bit FMA pipes x 16 lanes x 2"
+        return 64, "AVX-512: 2 FMA units x 16 lanes x 2 (assumed two units; one-unit Xeons have half)"
     if "avx2" in flags and "fma" in flags:
         return 32, "AVX2 FMA: 2 units x 8 lanes x 2"
     if "avx" in flags:
@@ -68,7 +94,7 @@ def flop_per_cycle(flags) -> tuple[int, str]:
 
 
 def cpu(cores_physical=None) -> dict:
-    """CPU model, cores, and the fp32 peak GFLOP/s = cores x clock x FLOP/cycle, with its basis."""
+    """CPU model, cores, and the theoretical fp32 peak GFLOP/s = cores x clock x FLOP/cycle, with its basis."""
     import cpuinfo
     import psutil
     info = cpuinfo.get_cpu_info()
@@ -77,14 +103,47 @@ def cpu(cores_physical=None) -> dict:
     hz = (info.get("hz_advertised") or info.get("hz_actual") or (0, 0))[0]
     if not hz and psutil.cpu_freq():
         hz = psutil.cpu_freq().max * 1e6
-    fpc, why = flop_per_cycle(flags)
+    fpc, why = flop_per_cycle(info.get("vendor_id_raw") or "", int(info.get("family") or 0), flags)
     peak = cores * hz / 1e9 * fpc if hz else None
-    basis = (f"{cores} cores x {hz / 1e9:.2f} GHz (advertised) x {fpc} fp32 FLOP/cycle ({why}; assumes two "
-             "FMA units, ignores turbo and AVX clock offsets)") if hz else "clock unknown"
+    basis = (f"{cores} cores x {hz / 1e9:.2f} GHz (advertised) x {fpc} fp32 FLOP/cycle ({why}; ignores "
+             "turbo and AVX clock offsets)") if hz else "clock unknown"
     return {"model": info.get("brand_raw") or platform.processor() or "unknown CPU",
+            "vendor": info.get("vendor_id_raw"), "family": info.get("family"), "model_number": info.get("model"),
             "cores_logical": psutil.cpu_count(), "cores_physical": cores, "flags_avx2": "avx2" in flags,
             "flags_avx512": "avx512f" in flags, "peak_gflops": round(peak, 1) if peak else None,
             "peak_basis": basis}
+
+
+SGEMM = r"""
+import json, time, numpy as np
+from threadpoolctl import threadpool_info
+best = {}
+for n in (1024, 2048):
+    a, b = (np.random.default_rng(0).standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    a @ b
+    ts = []
+    for _ in range(3):
+        t0 = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t0)
+    best[n] = 2 * n ** 3 / min(ts) / 1e9
+n = max(best, key=best.get)
+blas = [f"{l.get('internal_api')} {l.get('version')}" for l in threadpool_info() if l.get("user_api") == "blas"]
+print(json.dumps({"gflops": round(best[n], 1), "size": n, "by_size": {str(k): round(v, 1) for k, v in best.items()},
+                  "library": ", ".join(blas) or "unknown", "numpy": np.__version__}))
+"""
+
+
+def measured_peak(env: dict, timeout: float = 120.0) -> dict | None:
+    """Best fp32 GFLOP/s of a large sgemm (numpy's BLAS) in a fresh process with the run's thread settings."""
+    import json
+    try:
+        r = subprocess.run([sys.executable, "-c", SGEMM], env={**os.environ, **env}, capture_output=True,
+                           text=True, timeout=timeout)
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+    return {"gflops": out["gflops"], "basis": f"best of 3 numpy float32 matmuls at n = {out['size']} "
+            f"(tried {', '.join(out['by_size'])}) through {out['library']}, numpy {out['numpy']}",
+            "size": out["size"], "by_size": out["by_size"]}
 
 
 def gpus() -> list[dict]:
@@ -121,16 +180,20 @@ def blas() -> dict:
     return {"main": [{k: lib.get(k) for k in keep if k in lib} for lib in threadpool_info()]}
 
 
-def collect(threads: int, env: dict, machine: str | None = None) -> dict:
-    """The `environment` block of a results file."""
+def collect(threads: int, env: dict, machine: str | None = None, extra_env: dict | None = None) -> dict:
+    """The `environment` block of a results file; `extra_env` is what the user added to the workers' env."""
     import psutil
     from bench import __version__
     c = cpu()
+    measured = measured_peak({**env, **(extra_env or {})})
+    c["peak_measured_gflops"] = measured["gflops"] if measured else None
+    c["peak_measured_basis"] = measured["basis"] if measured else "not measured (the sgemm probe failed)"
     return {"machine": machine or f"{c['model']} x{c['cores_physical']}",
             "hostname_hash": hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8],
             "python": platform.python_version(), "platform": platform.platform(),
             "os": f"{platform.system()} {platform.release()}", "cpu": c,
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "gpus": gpus(),
             "frameworks": {name: version(name) for name in DISTS}, "blas": blas(),
-            "threads": threads, "thread_env": dict(env), "git": git(), "fwbench": __version__,
+            "threads": threads, "thread_env": dict(env), "worker_env_extra": dict(extra_env or {}),
+            "runtime_tuning": runtime_tuning(extra_env), "git": git(), "fwbench": __version__,
             "executable": Path(sys.executable).name}

@@ -20,7 +20,9 @@ Columns (None/NaN where a cell lacks the field, e.g. skipped or failed cells):
   grad_max_rel_err, grad_loss_rel_err, grad_tol, grad_ok   from the cell's "gradcheck"
   peak_rss_bytes, gpu_peak_bytes                memory
   flops         analytic FLOPs of one step; gflops: flops / median_s
-  peak_gflops   the machine's fp32 peak (environment.cpu.peak_gflops); pct_peak: 100 * gflops / peak_gflops
+  peak_gflops   the machine's theoretical fp32 peak (environment.cpu.peak_gflops); pct_peak: 100 * gflops / it
+  peak_measured_gflops  the best large sgemm measured in the run (environment.cpu.peak_measured_gflops);
+                pct_measured: 100 * gflops / it
   overhead_s    the harness's per-step timing-loop overhead for this run
 
 Columns in NUMERIC are float (NaN when missing); the others keep Python objects (None when missing).
@@ -35,11 +37,11 @@ COLUMNS = ("source", "machine", "run_id", "created", "profile", "task", "impl", 
            "block", "n_samples", "samples_s", "traces_build", "traces_steady", "retrace_size",
            "retrace_first_step_s", "retrace_traces", "grad_max_rel_err", "grad_loss_rel_err", "grad_tol",
            "grad_ok", "peak_rss_bytes", "gpu_peak_bytes", "flops", "gflops", "peak_gflops", "pct_peak",
-           "overhead_s")
+           "peak_measured_gflops", "pct_measured", "overhead_s")
 
 NUMERIC = ("import_s", "setup_s", "build_s", "first_step_s", "median_s", "ci_lo_s", "ci_hi_s", "iqr_s", "min_s",
            "mean_s", "rel_iqr", "retrace_first_step_s", "grad_max_rel_err", "grad_loss_rel_err", "grad_tol",
-           "flops", "gflops", "peak_gflops", "pct_peak", "overhead_s")
+           "flops", "gflops", "peak_gflops", "pct_peak", "peak_measured_gflops", "pct_measured", "overhead_s")
 
 
 def _num(v):
@@ -70,7 +72,8 @@ def row(cell: dict, data: dict, source: str = "<memory>") -> dict:
     flops = _num(cell.get("flops"))
     if gflops is None and flops and median:
         gflops = flops / median / 1e9
-    peak = _num((env.get("cpu") or {}).get("peak_gflops")) if cell["device"] == "cpu" else None
+    cpu = (env.get("cpu") or {}) if cell["device"] == "cpu" else {}
+    peak, measured = _num(cpu.get("peak_gflops")), _num(cpu.get("peak_measured_gflops"))
     return {
         "source": source, "machine": env.get("machine") or "unknown machine", "run_id": data.get("run_id"),
         "created": data.get("created"), "profile": data.get("profile"),
@@ -92,6 +95,7 @@ def row(cell: dict, data: dict, source: str = "<memory>") -> dict:
         "peak_rss_bytes": mem.get("peak_rss_bytes"), "gpu_peak_bytes": mem.get("gpu_peak_bytes"),
         "flops": flops, "gflops": gflops, "peak_gflops": peak,
         "pct_peak": 100 * gflops / peak if gflops and peak else None,
+        "peak_measured_gflops": measured, "pct_measured": 100 * gflops / measured if gflops and measured else None,
         "overhead_s": _num((data.get("harness") or {}).get("overhead_s")),
     }
 

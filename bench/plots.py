@@ -184,10 +184,10 @@ def sweep(series, xlabel: str, title: str, name: str) -> str:
     return svg(fig, name)
 
 
-def efficiency(points, peak, title: str) -> str:
-    """Achieved GFLOP/s per task (rows) and implementation (markers), log x, the peak as a line.
+def efficiency(points, peak, title: str, measured=None) -> str:
+    """Achieved GFLOP/s per task (rows) and implementation (markers), log x, the peaks as lines.
 
-    `points`: list of (task, impl, gflops); `peak`: GFLOP/s or None.
+    `points`: list of (task, impl, gflops); `peak`: theoretical GFLOP/s or None; `measured`: the measured one.
     """
     plt = _setup()
     tasks = list(dict.fromkeys(p[0] for p in points))
@@ -198,10 +198,11 @@ def efficiency(points, peak, title: str) -> str:
         ys = [tasks.index(t) + (k - (len(impls) - 1) / 2) * 0.08 for t, i, g in points if i == impl]
         st = style(impl)
         ax.scatter(xs, ys, color=st["color"], marker=st["marker"], s=45, label=impl, zorder=3)
-    if peak:
-        ax.axvline(peak, color="#333333", linestyle=":", linewidth=1.5)
-        ax.annotate(f"machine peak\n{peak:.0f} GFLOP/s", (peak, -0.5), xytext=(-4, -2), textcoords="offset points",
-                    ha="right", va="top", fontsize=9)
+    for value, name, ls in ((measured, "measured peak", "-"), (peak, "theoretical peak", ":")):
+        if value:
+            ax.axvline(value, color="#333333", linestyle=ls, linewidth=1.2)
+            ax.annotate(f"{name}\n{value:.0f} GFLOP/s", (value, -0.5), xytext=(-4, -2), textcoords="offset points",
+                        ha="right", va="top", fontsize=9)
     ax.set_yticks(range(len(tasks)), tasks)
     ax.set_ylim(len(tasks) - 0.5, -0.5)
     ax.set_xscale("log")

@@ -50,10 +50,22 @@ def context(df, runs, title) -> dict:
     runs_info = [{"run_id": d["run_id"], "created": str(d["created"])[:16].replace("T", " ") + " UTC", "profile": d.get("profile", "?"),
                   "where": where.get(d["run_id"], (d.get("environment") or {}).get("machine", "?")),
                   "devices": sorted(set(main[main["run_id"] == d["run_id"]]["device"])),
-                  "cells": int((df["run_id"] == d["run_id"]).sum())} for _, d in runs]
+                  "cells": int((df["run_id"] == d["run_id"]).sum()), "caveat": caveat(d)} for _, d in runs]
     glance = [(s["id"], s["title"], s["key"]) for s in sections if s.get("key")]
     return {"title": title, "runs": runs_info, "sections": sections, "glance": glance, "css_code": report_env.pygments_css(),
             "n_cells": len(df), "n_ok": int((df["status"] == "ok").sum())}
+
+
+def caveat(data) -> str | None:
+    """A warning for a run whose workers had their thread runtimes retuned (what users run differs), else None."""
+    from bench.environment import RUNTIME_TUNING
+    env = data.get("environment") or {}
+    seen = {**(env.get("thread_env") or {}), **(env.get("runtime_tuning") or {}), **(env.get("worker_env_extra") or {})}
+    tuned = {k: v for k, v in seen.items() if k in RUNTIME_TUNING}
+    if not tuned:
+        return None
+    return ("workers ran with runtime-tuning variables (" + ", ".join(f"{k}={v}" for k, v in tuned.items())
+            + "): their thread pools behave unlike a user's default, so step times can differ from what users see")
 
 
 def _key(s):

@@ -118,6 +118,9 @@ def environment(runs, where) -> dict:
     add("BLAS", lambda d: _blas(env(d)))
     add("threads", lambda d: f"{env(d).get('threads', '–')} "
                              f"({', '.join(f'{k}={v}' for k, v in (env(d).get('thread_env') or {}).items())})")
+    add("worker environment", lambda d: ", ".join(f"{k}={v}" for k, v in (env(d).get("worker_env_extra") or {}).items())
+        or "thread count only (nothing else of the frameworks' runtime set)")
+    add("idle wait", lambda d: _idle(har(d)))
     add("git commit", lambda d: f"{(env(d).get('git') or {}).get('commit') or '–'}"
                                 f"{' (dirty)' if (env(d).get('git') or {}).get('dirty') else ''}")
     add("fwbench", lambda d: env(d).get("fwbench", "–"))
@@ -149,3 +152,12 @@ def cite(d) -> dict:
            f"  note = {{Run {d['run_id']}, {date}, {machine}; Python {env.get('python', '?')}, {versions}; "
            f"{env.get('threads', '?')} threads; profile {d.get('profile', '?')}}}\n}}")
     return {"run_id": d["run_id"], "text": text, "bibtex": bib}
+
+
+def _idle(h) -> str:
+    """How the run kept idle workers off the cores: the wait at each switch of worker, and what it cost."""
+    q = h.get("quiesce")
+    if not q:
+        return "not recorded (a harness before the idle wait, or none)"
+    return (f"{q['switches']} switches of worker, waited {q['total_s']:.2f} s in all (longest {q['max_s'] * 1e3:.0f} ms"
+            f", {q['capped']} cut at the cap) for the last worker's threads to go idle")

@@ -108,19 +108,23 @@ def efficiency(df, runs) -> dict:
             continue
         peak = ok["peak_gflops"].dropna()
         peak = float(peak.iloc[0]) if len(peak) else None
+        measured = ok["peak_measured_gflops"].dropna()
+        measured = float(measured.iloc[0]) if len(measured) else None
         env = next((d["environment"] for _, d in runs if d["run_id"] in set(ok["run_id"])), {})
         basis = (env.get("cpu") or {}).get("peak_basis") or "basis not recorded"
+        m_basis = (env.get("cpu") or {}).get("peak_measured_basis") or "basis not recorded"
+        floor_peak = measured or peak         # the floor a real step could reach: the measured peak first
         tasks = task_order(ok)
         cols, points, parts, beat = ["implementation"], [], [], []
         by_task = {t: ok[ok["task"] == t].set_index("impl") for t in tasks}
         for task, sub in by_task.items():
-            floor = sub["flops"].iloc[0] / (peak * 1e9) if peak and not missing(sub["flops"].iloc[0]) else None
+            floor = (sub["flops"].iloc[0] / (floor_peak * 1e9) if floor_peak and not missing(sub["flops"].iloc[0])
+                     else None)
             cols.append(cell(task, sub=f"{sub['size'].iloc[0]}" + (f" · floor {fmt_s(floor)}" if floor else "")))
             np_step = sub.loc["numpy/manual", "median_s"] if "numpy/manual" in sub.index else None
             if sub["gflops"].notna().any():
                 top = sub["gflops"].idxmax()
-                parts.append(f"{task} {fmt_g(sub.loc[top, 'gflops'])} GFLOP/s by {top}"
-                             + (f" ({fmt_pct(sub.loc[top, 'pct_peak'])} of peak)" if peak else ""))
+                parts.append(f"{task} {fmt_g(sub.loc[top, 'gflops'])} GFLOP/s by {top}" + _pcts(sub.loc[top], " (", ")"))
             if np_step is not None and len(sub) > 1:
                 faster = [i for i in sub.index if i != "numpy/manual" and sub.loc[i, "median_s"] < np_step]
                 beat.append(f"{task} {len(faster)} of {len(sub) - 1}")
@@ -136,15 +140,22 @@ def efficiency(df, runs) -> dict:
                     continue
                 r = sub.loc[impl]
                 np_step = sub.loc["numpy/manual", "median_s"] if "numpy/manual" in sub.index else None
-                extra = [f"{fmt_pct(r['pct_peak'])} of peak"] if not missing(r["pct_peak"]) else []
+                extra = [_pcts(r)] if _pcts(r) else []
                 if np_step and impl != "numpy/manual":
                     extra.append(f"{fmt_x(r['median_s'] / np_step)} numpy's step")
                 row.append(cell(fmt_g(r["gflops"]), sub=" · ".join(extra) or None))
             rows.append(row)
-        reading.append((f"On {label}, t" if label else "T") + "he machine's fp32 peak is "
-                       + (f"{peak:.0f} GFLOP/s ({basis}). The compute floor under each task name is its FLOPs "
-                          "divided by that peak: no implementation can take a step faster." if peak else
-                          "not known for this device, so only absolute GFLOP/s are shown."))
+        said = []
+        if measured:
+            said.append(f"measured: {measured:.0f} GFLOP/s, {m_basis}")
+        if peak:
+            said.append(f"theoretical: {peak:.0f} GFLOP/s, {basis}"
+                        + (f"; the measured peak is {measured / peak:.0%} of it" if measured else ""))
+        reading.append((f"On {label}, t" if label else "T") + "he machine's fp32 peak — "
+                       + ("; ".join(said) + ". Percentages are of the measured peak first, then of the theoretical "
+                          "one. The compute floor under each task name is its FLOPs divided by the "
+                          + ("measured" if measured else "theoretical") + " peak: no implementation takes a step "
+                          "faster." if said else "is not known for this device, so only absolute GFLOP/s are shown."))
         if parts:
             reading.append("Best achieved: " + "; ".join(parts) + ". Small tasks reach a tiny fraction of peak: "
                            "their step is fixed overhead (Python, dispatch, kernel launches), not arithmetic.")
@@ -152,7 +163,14 @@ def efficiency(df, runs) -> dict:
             reading.append("The numpy floor: numpy/manual is plain Python calling numpy, with no framework dispatch, "
                            "so its step is the overhead floor a framework must beat to be worth it at that size. "
                            "Framework modes faster than it: " + "; ".join(beat) + ".")
-        fig = plots.efficiency(points, peak, f"achieved GFLOP/s {label}".strip()) if points else None
+        fig = plots.efficiency(points, peak, f"achieved GFLOP/s {label}".strip(), measured) if points else None
         tables.append(table(cols, rows, "GFLOP/s = analytic FLOPs per step / median step.", num_from=1,
                             heading=label or None, figure=fig))
     return section("efficiency", "Efficiency: GFLOP/s against the machine's peak", reading, tables, figures)
+
+
+def _pcts(r, before="", after="") -> str:
+    """'12% of measured peak · 7% of theoretical' for one row, or '' where neither is known."""
+    parts = [f"{fmt_pct(r[c])} of {name}" for c, name in (("pct_measured", "measured peak"),
+                                                           ("pct_peak", "theoretical")) if not missing(r[c])]
+    return f"{before}{' · '.join(parts)}{after}" if parts else ""

@@ -27,6 +27,7 @@ RETRACE_HOW = {
                           "and Session; the build is counted in first_step_s",
     "jax/jit": "jax.jit lowers and XLA compiles the step again for the new shapes",
 }
+WARM_FRACTION = 2          # before each timed block, n // 2 (>= 1) untimed steps: it starts hot, as in a user's loop
 SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
 IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
 PENDING = "not finished: the run was still going, or was stopped, when this file was written"
@@ -59,13 +60,15 @@ def _label(rec) -> str:
 class _Scheduler:
     """The state of one `run_cells` call: records, per-record progress, the live workers."""
 
-    def __init__(self, cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers):
+    def __init__(self, cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
+                 worker_env=None, quiesce=True):
         from bench import environment, tasks
         from bench.progress import Progress
         self.sides, self.threads, self.blocks, self.warmup_s = sides, threads, blocks, warmup_s
         self.timeout, self.seed, self.workers = cell_timeout, seed, workers
         self.progress, self.update = progress or Progress(), on_update or (lambda records: None)
-        self.env = environment.thread_env(threads)
+        self.env = {**environment.thread_env(threads), **(worker_env or {})}
+        self.quiesce, self.last, self.waits = quiesce, None, []
         self.cache = None if "TORCHINDUCTOR_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="fwbench-cache-")
         self.records, self.state, self.procs, self.broken = [], [], {}, {}
         for c in cells:
@@ -93,10 +96,24 @@ class _Scheduler:
             if st["key"] == key and st["phase"] in ("steady", "finish"):
                 self.fail(i, reason)
 
+    def switch_to(self, key):
+        """Before worker `key` runs: if another worker ran last, wait until it is idle (its threads stop
+        spinning), so that it does not steal a core from this one. Nothing of either runtime is changed."""
+        last, self.last = self.last, key
+        if self.quiesce and last not in (None, key) and last in self.procs:
+            from bench.quiesce import wait_idle
+            self.waits.append(wait_idle(self.procs[last].p.pid))
+
+    def call(self, st, req, timeout):
+        """Send `req` to this record's worker, after the previous worker went idle."""
+        self.switch_to(st["key"])
+        return st["proc"].call(req, timeout)
+
     def worker(self, st):
         """The live worker for this record's (side, framework, device), started if needed."""
         key = st["key"]
         if key not in self.procs and key not in self.broken:
+            self.switch_to(key)
             self.progress.phase(f"{key[1]} worker ({key[2]}, side {key[0]})", "starting, importing the framework")
             env = dict(self.env)
             if self.cache:                    # cold compile caches, one folder per side
@@ -144,7 +161,8 @@ class _Scheduler:
                 reason = proc.hello.get("skip")       # the framework cannot be imported by this side
             if reason is None:
                 self.progress.phase(_label(rec), "setup, build, first step, gradcheck, calibration")
-                reply = proc.call({"op": "prepare", "cell": i, "task": c["task"], "impl": c["impl"],
+                st["proc"] = proc
+                reply = self.call(st, {"op": "prepare", "cell": i, "task": c["task"], "impl": c["impl"],
                                    "size": c["size"], "seed": self.seed, "warmup_s": self.warmup_s,
                                    "min_block_s": MIN_BLOCK_S[c["device"]]}, self.timeout)
                 reason = reply.get("skip")
@@ -174,7 +192,8 @@ class _Scheduler:
         st = self.state[i]
         self.progress.phase(_label(self.records[i]), f"steady block {r + 1}/{self.blocks}")
         try:
-            reply = st["proc"].call({"op": "block", "cell": i}, min(self.timeout, max(30.0, 50 * st["block_s"])))
+            reply = self.call(st, {"op": "block", "cell": i, "warm": max(1, st["n"] // WARM_FRACTION)},
+                              min(self.timeout, max(30.0, 50 * st["block_s"])))
         except WorkerError as e:
             return self.lost(st["key"], str(e))
         if "error" in reply:
@@ -188,7 +207,7 @@ class _Scheduler:
         self.progress.phase(_label(rec), "finish" + (" and retrace at a new size" if c.get("retrace") else ""))
         st["phase"] = "finish"
         try:
-            reply = st["proc"].call({"op": "finish", "cell": i, "task": c["task"], "impl": c["impl"],
+            reply = self.call(st, {"op": "finish", "cell": i, "task": c["task"], "impl": c["impl"],
                                      "seed": self.seed, "retrace": c.get("retrace")}, self.timeout)
         except WorkerError as e:
             return self.lost(st["key"], str(e))
@@ -215,6 +234,7 @@ class _Scheduler:
             if label == self.sides[0].label and device == "cpu":
                 self.progress.phase(f"{fw} worker", "worked examples")
                 try:
+                    self.switch_to((label, fw, device))
                     into.update(proc.call({"op": "examples", "impls": impls}, self.timeout).get("examples", {}))
                 except WorkerError as e:
                     self.progress.note(f"worked examples of {fw}: {e}")
@@ -229,6 +249,23 @@ class _Scheduler:
         for proc in self.procs.values():
             proc.kill()
 
+    def round_order(self, active):
+        """The records of a round grouped by worker (a switch of worker costs a wait for the last one to go
+        idle): framework and device in order of first appearance, the sides of one framework next to each
+        other, records in cell order inside a group."""
+        first = {}
+        for i in active:
+            key = self.state[i]["key"]
+            first.setdefault(key[1:], len(first))
+        side = {s.label: k for k, s in enumerate(self.sides)}
+        return sorted(active, key=lambda i: (first[self.state[i]["key"][1:]], side[self.state[i]["key"][0]], i))
+
+    def quiesce_summary(self) -> dict:
+        """How long the runner waited for idle workers at switches."""
+        waited = [w for w, _ in self.waits]
+        return {"switches": len(waited), "total_s": round(sum(waited), 3),
+                "max_s": round(max(waited, default=0.0), 4), "capped": sum(c for _, c in self.waits)}
+
     def run(self, cells, examples):
         """Prepare every record, interleave the steady-state rounds, finish; the records."""
         self.progress.start(len(self.records), self.blocks)
@@ -236,7 +273,7 @@ class _Scheduler:
             for i in range(len(self.records)):
                 self.prepare(i)
                 self.update(self.records)
-            active = [i for i, st in enumerate(self.state) if st["phase"] == "steady"]
+            active = self.round_order([i for i, st in enumerate(self.state) if st["phase"] == "steady"])
             for r in range(self.blocks):
                 t0 = time.perf_counter()
                 for i in (active if r % 2 == 0 else active[::-1]):
@@ -267,17 +304,23 @@ class _Scheduler:
 
 def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: float = 0.1,
               cell_timeout: float = 600.0, seed: int = 0, examples: dict | None = None,
-              workers: dict | None = None, progress=None, on_update=None) -> list[dict]:
+              workers: dict | None = None, progress=None, on_update=None, worker_env: dict | None = None,
+              quiesce: bool = True, stats: dict | None = None) -> list[dict]:
     """Time `cells` on every side, steady-state blocks interleaved round-robin; one record per (cell, side).
 
     cells:    dicts {"task", "impl", "device", "size": {every knob, JSON types}, "variant": None | str,
               "retrace": {size} | None (graph modes: build + first step at this new size, same worker)}
     sides:    Side(label, python, root) each. A side's workers run `python -m bench.worker` with that
               Python, cwd and PYTHONPATH = root; one worker per (side, framework, device), kept for the run.
-    threads:  the thread count of every framework (environment before import, then core.set_threads).
+    threads:  the thread count of every framework (environment before import, then core.set_threads); the
+              only thing of the frameworks' runtime the harness sets.
+    worker_env: extra environment for every worker (the user's --worker-env; recorded by the caller).
     blocks:   steady-state blocks per cell. Every record is first prepared, one at a time (setup, build,
               first step, gradcheck, warm-up, calibration to MIN_BLOCK_S); then round r times one block of
-              every record, in order when r is even and reversed when odd. samples_s[r] of every record
+              every record, grouped by worker, in order when r is even and reversed when odd; each block
+              follows n // WARM_FRACTION untimed steps. Whenever the next request goes to another worker
+              than the last one, the runner first waits until the last one is idle (quiesce=True; see
+              bench.quiesce), so its spinning thread pools cannot steal a core. samples_s[r] of every record
               comes from round r: pair records (A/A copies, A/B sides) by index for per-round ratios.
               Use an even count: of two adjacent blocks the second tends to run a few % faster here,
               and alternating directions cancels that only when each goes first equally often.
@@ -285,6 +328,7 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
     workers:  a dict to fill with each worker's framework version, import_s and threadpoolctl (BLAS) info,
               keyed "torch/cpu" (first side) or "torch/cpu@label" (other sides), or None.
     progress: a bench.progress.Progress; on_update(records) is called after every change worth saving.
+    stats:    a dict to fill with the runner's own bookkeeping ("quiesce": waits at switches of worker).
     Returns the records, in cell order and side order within a cell; each has the results-file cell fields
     plus "side" (the side's label). A worker that dies or exceeds cell_timeout (per request; its import
     gets at least IMPORT_TIMEOUT_S) fails only its own unfinished cells, with the reason; a later cell of
@@ -295,14 +339,19 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
     labels = [side.label for side in sides]
     if not labels or len(set(labels)) != len(labels):
         raise ValueError(f"sides need distinct labels, got {labels}")
-    return _Scheduler(cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress,
-                      on_update, workers).run(cells, examples)
+    sched = _Scheduler(cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
+                       worker_env, quiesce)
+    try:
+        return sched.run(cells, examples)
+    finally:
+        if stats is not None:
+            stats["quiesce"] = sched.quiesce_summary()
 
 
 # ---------------------------------------------------------------- profiles and the `run` subcommand
 PROFILES = {
-    "quick": {"blocks": 8, "warmup_s": 0.1, "retrace": False, "sweep": False, "examples": False,
-              "about": "default sizes, every task and implementation but torch/compile, 8 blocks per cell"},
+    "quick": {"blocks": 12, "warmup_s": 0.1, "retrace": False, "sweep": False, "examples": False,
+              "about": "default sizes, every task and implementation but torch/compile, 12 blocks per cell"},
     "full": {"blocks": 16, "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
              "about": "every implementation, size sweeps, retrace cost of the graph modes, the worked examples, "
                       "16 blocks per cell"},
@@ -358,6 +407,18 @@ def add_arguments(p):
     p.add_argument("--examples", action="store_true",
                    help="also record the slides' worked examples (the full profile always does)")
     p.add_argument("--machine", help="a short name for this machine in the results (default: CPU model x cores)")
+    p.add_argument("--worker-env", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+                   help="an extra environment variable for every worker, e.g. OMP_WAIT_POLICY=PASSIVE (repeatable; "
+                        "recorded, and shown as a caveat in the report: by default workers get only the thread count)")
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """An argparse type for KEY=VALUE."""
+    import argparse
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or any(c.isspace() for c in key):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. OMP_WAIT_POLICY=PASSIVE), got {text!r}")
+    return key, value
 
 
 def run(args) -> int:
@@ -385,15 +446,19 @@ def run(args) -> int:
     now = datetime.now(timezone.utc)
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     out = Path(args.out or f"runs/{run_id}.json")
+    worker_env = dict(args.worker_env)
     command = (f"fwbench run --profile {args.profile} --tasks {','.join(task_names)} --impls {','.join(impls)} "
                f"--devices {','.join(devices)} --threads {threads} --blocks {blocks}"
-               + (" --aa" if args.aa else "") + (" --examples" if args.examples else "") + f" --out {out}")
+               + (" --aa" if args.aa else "") + (" --examples" if args.examples else "")
+               + "".join(f" --worker-env {k}={v}" for k, v in worker_env.items()) + f" --out {out}")
     t0 = time.perf_counter()
     data = {"schema": results.SCHEMA, "run_id": run_id, "created": now.isoformat(timespec="seconds"),
             "profile": args.profile, "command": command,
-            "environment": environment.collect(threads, environment.thread_env(threads), args.machine),
+            "environment": environment.collect(threads, environment.thread_env(threads), args.machine, worker_env),
             "harness": {"overhead_s": timing.overhead(), "timer": timing.TIMER, "min_block_s": MIN_BLOCK_S,
                         "blocks": blocks, "warmup_s": spec["warmup_s"], "wall_s": 0.0, "interrupted": False,
+                        "block_warm": f"max(1, n // {WARM_FRACTION}) untimed steps before each timed block",
+                        "idle_wait": "at each switch of worker, the runner waits until the last one is idle",
                         "compile_cache": "user's TORCHINDUCTOR_CACHE_DIR" if "TORCHINDUCTOR_CACHE_DIR" in os.environ
                         else "cold: torch.compile (inductor) starts each run with an empty cache folder"},
             "examples": {}, "results": []}
@@ -412,7 +477,8 @@ def run(args) -> int:
         records = run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"],
                             cell_timeout=args.cell_timeout,
                             examples=data["examples"] if spec["examples"] or args.examples else None,
-                            workers=data["environment"]["workers"], progress=progress, on_update=save)
+                            workers=data["environment"]["workers"], progress=progress, on_update=save,
+                            worker_env=worker_env, stats=data["harness"])
     except Interrupted as e:
         data["harness"]["interrupted"] = True
         save(e.records)

@@ -7,7 +7,7 @@ JSON lines: requests on stdin, replies on the pipe that was its stdout (fd 1 is 
 framework chatter never reaches the protocol). Requests:
   {"op": "prepare", "cell": id, "task", "impl", "size", "seed", "warmup_s", "min_block_s"}
       -> phases, traces during build, gradcheck, calibrated block size (or "skip" / "error")
-  {"op": "block", "cell": id}            -> {"t": seconds of one [step() x n; sync()] block}
+  {"op": "block", "cell": id, "warm": k} -> {"t": seconds of one [step() x n; sync()] block after k untimed steps}
   {"op": "finish", "cell": id, "retrace": size|null} -> steady-state traces, memory, retrace; frees the cell
   {"op": "examples", "impls": [...]}     -> bench.examples.compute(impl) for each
 """
@@ -210,11 +210,13 @@ class Worker:
                 "memory": {"peak_rss_bytes": _rss_peak(), "gpu_peak_bytes": _gpu_bytes(self.fw) if gpu else None}}
 
     def block(self, req) -> dict:
-        """One timed block of the cell."""
-        from bench.timing import run_block
+        """One timed block of the cell, after `warm` untimed steps (thread pools and caches were idle while
+        other workers ran; a user's loop never starts cold, and a GPU's clocks ramp up)."""
+        from bench.timing import run_block, warm_up
         c = self.cells[req["cell"]]
         w = c["w"]
         before = w.traces()
+        warm_up(w.step, w.sync, 0.0, min_steps=req.get("warm", 1))
         t = run_block(w.step, w.sync, c["n"])
         c["traces"] += w.traces() - before       # counted per block: other cells' compiles are not ours
         return {"t": t}

@@ -1,0 +1,222 @@
+"""`fwbench verify`: does the harness report what a user of the framework sees? Harness runs against referees.
+
+For each pair, `fwbench run`'s scheduler times the chosen cells (all of them together, as a run does), and
+every cell is timed again by a referee in a fresh Python process with the user's own, untouched environment
+(only PYTHONPATH points at this checkout): a plain `perf_counter` loop around the same `bench.api` workload
+(warm-up, blocks calibrated to >= 10 ms, median of 7 to 150 of them within its time budget), and the framework's own timer where it has one
+(`torch.utils.benchmark.Timer.blocked_autorange`; `timeit` otherwise, each call `step(); sync()`, as a user
+writes it). Pairs alternate which goes first. The referee shares nothing with the harness but the workload:
+not its timing code, its worker, its environment or its scheduling. Verdict per cell: the median over pairs
+of harness / plain-loop must lie within the tolerance; exit 1 otherwise.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.errors import UsageError
+
+# The referee: its own loop, its own calibration, nothing from bench but the workload (bench.api).
+REFEREE = r"""
+import json, statistics, sys, time
+from bench import api
+task, impl, device, size = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+size = {k: tuple(v) if isinstance(v, list) else v for k, v in size.items()}
+budget = float(sys.argv[5])
+w = api.make(task, impl, device=device, **size)
+step, sync = w.step, w.sync
+
+def loop(n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    sync()
+    return time.perf_counter() - t0
+
+t_end = time.perf_counter() + 0.2              # warm-up: 0.2 s of steps, at least 3
+k = 0
+while k < 3 or time.perf_counter() < t_end:
+    step(); sync(); k += 1
+n = 1
+while True:                                    # smallest doubling of n whose loop lasts >= 10 ms
+    t = loop(n)
+    if t >= 0.01:
+        break
+    n *= 2
+blocks = max(7, min(150, int(budget / t)))
+plain = statistics.median(loop(n) / n for _ in range(blocks))
+out = {"plain_s": plain, "n": n, "blocks": blocks}
+fw = impl.split("/")[0]
+if fw == "torch":
+    from torch.utils import benchmark
+    m = benchmark.Timer("step(); sync()", globals={"step": step, "sync": sync}).blocked_autorange(min_run_time=budget)
+    out.update(timer="torch.utils.benchmark.Timer.blocked_autorange", timer_s=m.median)
+else:
+    import timeit
+    timer = timeit.Timer("step(); sync()", globals={"step": step, "sync": sync})
+    number, _ = timer.autorange()
+    reps = max(5, min(30, int(budget / max(timer.timeit(number), 1e-9))))
+    out.update(timer="timeit (autorange, median of repeats)",
+               timer_s=statistics.median(t / number for t in timer.repeat(reps, number)))
+out["bench_modules"] = sorted(m for m in sys.modules if m.startswith("bench."))
+print("FWBENCH-REFEREE " + json.dumps(out), flush=True)
+"""
+
+
+def referee(cell: dict, root: str, budget: float, timeout: float) -> dict:
+    """Time one cell in a fresh process with the user's environment; {"plain_s", "timer_s", ...} or {"error"}."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    args = [sys.executable, "-c", REFEREE, cell["task"], cell["impl"], cell["device"], json.dumps(cell["size"]),
+            str(budget)]
+    try:
+        r = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"referee timed out after {timeout:g} s"}
+    for line in r.stdout.splitlines()[::-1]:
+        if line.startswith("FWBENCH-REFEREE "):
+            return json.loads(line.split(" ", 1)[1])
+    tail = [s for s in r.stderr.splitlines() if s.strip()]
+    return {"error": f"referee exited {r.returncode}" + (f": {tail[-1][:300]}" if tail else "")}
+
+
+def add_arguments(p):
+    from bench import registry, runner, tasks
+    from bench.cli import csv_list
+    p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
+    p.add_argument("--impls", type=csv_list(registry.IMPLS),
+                   help="comma-separated (default: the profile's: quick leaves out torch/compile)")
+    p.add_argument("--devices", type=csv_list(registry.DEVICES), default=["cpu"], help="comma-separated (default: cpu)")
+    p.add_argument("--profile", choices=("quick",), default="quick", help="the cells' sizes and blocks (default sizes)")
+    p.add_argument("--pairs", type=int, default=3, help="harness runs, each paired with a referee per cell (default 3)")
+    p.add_argument("--tolerance", type=float, default=10.0, metavar="PCT",
+                   help="largest allowed |harness/referee - 1| in %% (default 10)")
+    p.add_argument("--referee-budget", type=float, default=1.5, metavar="S",
+                   help="seconds each referee method times a cell after warm-up (default 1.5)")
+    p.add_argument("--worker-env", action="append", type=runner.key_value, default=[], metavar="KEY=VALUE",
+                   help="extra environment for the harness's workers (not the referee's), as in fwbench run")
+    p.add_argument("--no-idle-wait", action="store_true",
+                   help="harness without its wait for idle workers at switches (to measure that mechanism)")
+    p.add_argument("--out", help="also write the table as JSON to this file")
+    p.add_argument("--markdown", help="also write the table as Markdown to this file")
+
+
+def run(args) -> int:
+    from bench import environment, registry, runner, tasks
+    from bench.progress import Progress
+    if args.pairs < 1:
+        raise UsageError(f"--pairs must be a positive integer, got {args.pairs}")
+    if not args.tolerance > 0:
+        raise UsageError(f"--tolerance must be a positive percentage, got {args.tolerance:g}")
+    task_names = args.tasks or list(tasks.TASKS)
+    impls = args.impls or [i for i in registry.IMPLS if i != "torch/compile"]
+    grid = runner.make_cells(args.profile, task_names, impls, args.devices)
+    cells = [c for c in grid if registry.skip_reason(c["impl"], c["device"]) is None]
+    skipped = len(grid) - len(cells)
+    if not cells:
+        raise UsageError("no cell of that choice can run here (see fwbench list)")
+    threads, blocks = environment.physical_cores(), runner.PROFILES[args.profile]["blocks"]
+    root = str(runner.ROOT)
+    harness = {i: [] for i in range(len(cells))}
+    refs = {i: [] for i in range(len(cells))}
+    progress = Progress()
+    progress.note(f"fwbench verify: {len(cells)} cells x {args.pairs} pairs (harness run + fresh-process referees)"
+                  + (f"; {skipped} cells cannot run here" if skipped else ""))
+    t0 = time.perf_counter()
+    for p in range(args.pairs):
+        order = ("harness", "referee") if p % 2 == 0 else ("referee", "harness")
+        for what in order:
+            if what == "harness":
+                records = runner.run_cells(cells, threads=threads, blocks=blocks,
+                                           warmup_s=runner.PROFILES[args.profile]["warmup_s"],
+                                           worker_env=dict(args.worker_env), quiesce=not args.no_idle_wait,
+                                           progress=Progress())
+                for i, rec in enumerate(records):
+                    harness[i].append(rec["step"]["median_s"] if rec["status"] == "ok" else None)
+            else:
+                idx = range(len(cells)) if p % 2 == 0 else range(len(cells) - 1, -1, -1)
+                for i in idx:
+                    c = cells[i]
+                    progress.phase(f"pair {p + 1}/{args.pairs}", f"referee {c['task']} {c['impl']} {c['device']}")
+                    refs[i].append(referee(c, root, args.referee_budget, timeout=600))
+        progress.note(f"pair {p + 1}/{args.pairs} done ({time.perf_counter() - t0:.0f} s)")
+    progress.stop()
+    rows = [summarise(c, harness[i], refs[i], args.tolerance / 100) for i, c in enumerate(cells)]
+    table = {"tolerance": args.tolerance / 100, "pairs": args.pairs, "wall_s": round(time.perf_counter() - t0, 1),
+             "threads": threads, "worker_env": dict(args.worker_env), "idle_wait": not args.no_idle_wait,
+             "environment": {k: v for k, v in environment.collect(threads, environment.thread_env(threads)).items()
+                             if k in ("machine", "cpu", "frameworks", "python", "git")},
+             "cells": rows}
+    print_table(table)
+    if args.out:
+        from bench.results import write_atomic
+        write_atomic(args.out, table)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(table))
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def summarise(cell, harness, refs, tol) -> dict:
+    """One cell's pairs: medians, harness/referee ratios per pair, their median and spread, the verdict."""
+    pairs = [(h, r) for h, r in zip(harness, refs) if h is not None and "plain_s" in r]
+    errors = sorted({r["error"] for r in refs if "error" in r} | ({"harness cell failed"} if None in harness else set()))
+    out = {"task": cell["task"], "impl": cell["impl"], "device": cell["device"], "size": cell["size"],
+           "harness_s": [h for h, _ in pairs], "plain_s": [r["plain_s"] for _, r in pairs],
+           "timer_s": [r.get("timer_s") for _, r in pairs], "timer": next((r.get("timer") for _, r in pairs), None),
+           "errors": errors}
+    if not pairs:
+        return {**out, "ratio": None, "ratio_range": None, "timer_ratio": None, "ok": False}
+    ratios = [h / r["plain_s"] for h, r in pairs]
+    t_ratios = [h / r["timer_s"] for h, r in pairs if r.get("timer_s")]
+    ratio = statistics.median(ratios)
+    return {**out, "ratio": ratio, "ratio_range": [min(ratios), max(ratios)],
+            "timer_ratio": statistics.median(t_ratios) if t_ratios else None,
+            "ok": abs(ratio - 1) <= tol and not errors}
+
+
+def _fmt(s):
+    from bench.runner import _fmt_s
+    return _fmt_s(s)
+
+
+def rows_of(table):
+    """The printed rows: cell, harness, plain loop, ratio [range], framework timer, its ratio, verdict."""
+    out = []
+    for r in table["cells"]:
+        med = lambda xs: statistics.median(xs) if xs else None
+        rng = r["ratio_range"]
+        out.append([r["task"], r["impl"], r["device"], _fmt(med(r["harness_s"])), _fmt(med(r["plain_s"])),
+                    f"{r['ratio']:.3f}" if r["ratio"] else "–", f"{rng[0]:.2f}–{rng[1]:.2f}" if rng else "–",
+                    _fmt(med([t for t in r["timer_s"] if t])), f"{r['timer_ratio']:.3f}" if r["timer_ratio"] else "–",
+                    "ok" if r["ok"] else ("FAIL" + (f" ({'; '.join(r['errors'])})" if r["errors"] else ""))])
+    return out
+
+
+HEAD = ["task", "impl", "device", "harness", "plain loop", "ratio", "range", "fw timer", "ratio", "verdict"]
+
+
+def print_table(table) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    t = Table(title=f"fwbench verify: harness vs fresh-process referees, median of {table['pairs']} pairs "
+                    f"(tolerance ±{table['tolerance']:.0%})")
+    for col in HEAD:
+        t.add_column(col, justify="left" if col in ("task", "impl", "device", "verdict") else "right")
+    for row in rows_of(table):
+        t.add_row(*row)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 150).print(t)
+    bad = [r for r in table["cells"] if not r["ok"]]
+    print(f"{len(table['cells']) - len(bad)} of {len(table['cells'])} cells within ±{table['tolerance']:.0%}; "
+          f"wall {table['wall_s']:.0f} s")
+
+
+def markdown(table) -> str:
+    """The table as Markdown (README)."""
+    lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows_of(table)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,220 @@
+"""Measuring frameworks as users run them: the worker environment, the idle wait, the warm block, the referee.
+
+Known truths instead of real timings where possible: a process that spins for a known time, a workload that
+counts its steps, a harness made 5x slow on purpose that `fwbench verify` must fail.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench import environment, quiesce, runner, verify
+from bench.cli import main
+
+SPIN = """
+import sys, time
+print("ready", flush=True)
+sys.stdin.readline()
+end = time.perf_counter() + float(sys.argv[1])
+while time.perf_counter() < end:
+    pass
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_thread_env_sets_the_thread_count_and_nothing_else():
+    env = environment.thread_env(2)
+    assert {k: env[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")} == dict.fromkeys(
+        ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+         "TF_NUM_INTEROP_THREADS"), "2")
+    allowed = {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+               "TF_NUM_INTEROP_THREADS", "XLA_FLAGS", "FWBENCH_CPUS"}
+    assert set(env) <= allowed, set(env) - allowed
+    assert not set(env) & set(environment.RUNTIME_TUNING)
+
+
+def test_worker_env_is_parsed_and_bad_ones_are_usage_errors(tmp_path):
+    assert runner.key_value("OMP_WAIT_POLICY=PASSIVE") == ("OMP_WAIT_POLICY", "PASSIVE")
+    assert runner.key_value("X=a=b") == ("X", "a=b")
+    for bad in ("NOVALUE", "=x", "A B=1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
+            runner.key_value(bad)
+    out = subprocess.run([sys.executable, "-m", "bench", "run", "--worker-env", "oops", "--out",
+                          str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert out.returncode == 2 and "KEY=VALUE" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_runtime_tuning_is_recorded_and_shown_as_a_caveat(monkeypatch):
+    from bench.report import caveat
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert environment.runtime_tuning({"OMP_WAIT_POLICY": "PASSIVE", "FOO": "1"}) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    plain = {"environment": {"thread_env": environment.thread_env(2), "worker_env_extra": {}}}
+    assert caveat(plain) is None
+    tuned = {"environment": {"thread_env": environment.thread_env(2), "worker_env_extra": {"KMP_BLOCKTIME": "0"}}}
+    assert "KMP_BLOCKTIME=0" in caveat(tuned)
+    old = {"environment": {"thread_env": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}}}
+    assert "OMP_WAIT_POLICY=PASSIVE" in caveat(old)             # results of the old harness are marked
+
+
+def spinner(seconds):
+    p = subprocess.Popen([sys.executable, "-c", SPIN, str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline().strip() == "ready"
+    return p
+
+
+def test_wait_idle_waits_while_a_process_spins_and_not_after():
+    p = spinner(0.4)
+    try:
+        time.sleep(0.3)                                  # idle, waiting on stdin
+        waited, capped = quiesce.wait_idle(p.pid)
+        assert waited < 0.1 and not capped
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        time.sleep(0.02)
+        waited, capped = quiesce.wait_idle(p.pid)
+        assert waited >= 0.2 and not capped               # it spun ~0.38 s more; the wait saw it
+        assert p.stdout.readline().strip() == "done"
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_wait_idle_gives_up_at_its_cap():
+    p = spinner(30)
+    try:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        time.sleep(0.02)
+        waited, capped = quiesce.wait_idle(p.pid, cap=0.15)
+        assert capped and 0.15 <= waited < 1.0
+    finally:
+        p.kill()
+        p.wait()
+    assert quiesce.cpu_ns(p.pid) is None                 # a process that is gone: no crash, no wait
+    assert quiesce.wait_idle(p.pid)[1] is False
+
+
+class Counting:
+    """A workload that counts its steps and syncs."""
+
+    def __init__(self):
+        self.steps, self.syncs = 0, 0
+
+    def step(self):
+        self.steps += 1
+
+    def sync(self):
+        self.syncs += 1
+
+    def traces(self):
+        return 0
+
+
+def test_a_block_runs_its_warm_steps_untimed_then_n_timed():
+    from bench.worker import Worker
+    w = Worker("numpy", "cpu", 1)
+    cell = Counting()
+    w.cells[0] = {"w": cell, "n": 50, "traces": 0}
+    reply = w.block({"op": "block", "cell": 0, "warm": 5})
+    assert cell.steps == 55 and reply["t"] > 0
+    assert cell.syncs == 6                                # one per warm step, one for the block
+
+
+def test_rounds_are_grouped_by_worker_with_sides_of_a_framework_adjacent():
+    cells = runner.make_cells("quick", ["elementwise", "mlp"], ["numpy/manual", "torch/eager", "jax/jit"], ["cpu"])
+    sides = (runner.Side("A"), runner.Side("B"))
+    s = runner._Scheduler(cells, sides, 1, 2, 0.1, 60, 0, None, None, None)
+    order = s.round_order(list(range(len(s.records))))
+    keys = [s.state[i]["key"] for i in order]
+    runs = [k for n, k in enumerate(keys) if n == 0 or keys[n - 1] != k]
+    assert len(runs) == len(set(keys)) == 6              # each worker's blocks are contiguous
+    assert [k[1] for k in runs] == ["numpy", "numpy", "torch", "torch", "jax", "jax"]
+    assert sorted(order) == list(range(len(s.records)))
+
+
+def test_run_cells_waits_for_the_last_worker_at_each_switch(monkeypatch):
+    calls = []
+    monkeypatch.setattr(quiesce, "wait_idle", lambda pid, **kw: calls.append(pid) or (0.001, False))
+    cells = runner.make_cells("quick", ["elementwise"], ["numpy/manual"], ["cpu"])
+    sides = (runner.Side("A"), runner.Side("B"))
+    stats = {}
+    records = runner.run_cells(cells, sides, threads=1, blocks=4, stats=stats)
+    assert all(r["status"] == "ok" for r in records)
+    # A and B alternate every block (one cell each), and prepare/finish switch too
+    assert stats["quiesce"]["switches"] == len(calls) >= 4 * 2 - 1
+    calls.clear()
+    runner.run_cells(cells, sides, threads=1, blocks=4, stats=stats, quiesce=False)
+    assert calls == [] and stats["quiesce"]["switches"] == 0
+
+
+def test_flop_per_cycle_knows_zen4_halves_avx512():
+    avx512 = ["avx", "avx2", "fma", "avx512f"]
+    assert environment.flop_per_cycle("AuthenticAMD", 0x19, avx512)[0] == 32       # Zen 4
+    assert environment.flop_per_cycle("AuthenticAMD", 0x1A, avx512)[0] == 64       # Zen 5
+    assert environment.flop_per_cycle("AuthenticAMD", 0x19, ["avx", "avx2", "fma"])[0] == 32
+    assert environment.flop_per_cycle("GenuineIntel", 6, avx512)[0] == 64
+    assert "assumed" in environment.flop_per_cycle("GenuineIntel", 6, avx512)[1]
+    assert environment.flop_per_cycle("GenuineIntel", 6, ["avx"])[0] == 16
+
+
+def test_measured_peak_is_a_real_sgemm():
+    m = environment.measured_peak(environment.thread_env(1))
+    assert m is not None and m["gflops"] > 1 and str(m["size"]) in m["basis"] and "numpy" in m["basis"]
+    assert environment.measured_peak({"PYTHONPATH": "", "PYTHONHOME": "/nonexistent"}) is None
+
+
+def test_summarise_takes_the_median_ratio_and_the_tolerance():
+    cell = {"task": "mlp", "impl": "torch/eager", "device": "cpu", "size": {}}
+    refs = [{"plain_s": 1.0, "timer_s": 1.1}, {"plain_s": 2.0, "timer_s": 2.0}, {"plain_s": 1.0, "timer_s": 1.0}]
+    r = verify.summarise(cell, [1.05, 2.4, 0.95], refs, 0.10)
+    assert r["ratio"] == pytest.approx(1.05) and r["ratio_range"] == [0.95, 1.2] and r["ok"]
+    assert not verify.summarise(cell, [1.2, 2.4, 1.15], refs, 0.10)["ok"]         # median 1.2
+    assert not verify.summarise(cell, [0.85, 1.7, 0.8], refs, 0.10)["ok"]         # median 0.85
+    failed = verify.summarise(cell, [1.0, 1.0, 1.0], refs[:2] + [{"error": "referee exited 1"}], 0.10)
+    assert not failed["ok"] and failed["errors"] == ["referee exited 1"]
+
+
+def test_the_referee_shares_no_timing_code_and_no_environment_with_the_harness(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    seen = {}
+    real = subprocess.run
+
+    def spy(args, **kw):
+        seen["env"] = kw["env"]
+        return real(args, **kw)
+    monkeypatch.setattr(verify.subprocess, "run", spy)
+    cell = runner.make_cells("quick", ["elementwise"], ["numpy/manual"], ["cpu"])[0]
+    out = verify.referee(cell, str(runner.ROOT), budget=0.05, timeout=120)
+    assert out["plain_s"] > 0 and out["timer_s"] > 0 and out["blocks"] >= 7
+    assert "OMP_NUM_THREADS" not in seen["env"] and "FWBENCH_CPUS" not in seen["env"]
+    assert not {"bench.timing", "bench.runner", "bench.worker", "bench.quiesce"} & set(out["bench_modules"])
+
+
+def test_verify_fails_a_harness_that_is_5x_off(monkeypatch, tmp_path, capsys):
+    real = runner.run_cells
+
+    def slow(*a, **kw):
+        records = real(*a, **kw)
+        for r in records:
+            r["step"]["median_s"] *= 5
+        return records
+    args = ["verify", "--tasks", "elementwise", "--impls", "numpy/manual", "--pairs", "1",
+            "--referee-budget", "0.05", "--tolerance", "150", "--out", str(tmp_path / "v.json")]
+    assert main(args) == 0                                # an honest harness is within 150% of the referee
+    table = json.loads((tmp_path / "v.json").read_text())
+    assert table["cells"][0]["ok"] and table["cells"][0]["ratio"] < 2.5
+    monkeypatch.setattr(runner, "run_cells", slow)
+    assert main(args) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [["--pairs", "0"], ["--tolerance", "0"], ["--impls", "torch/nope"]])
+def test_verify_bad_usage_is_one_line_and_exit_2(args):
+    out = subprocess.run([sys.executable, "-m", "bench", "verify", *args], capture_output=True, text=True)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
