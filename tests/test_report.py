@@ -154,3 +154,13 @@ def test_renders_in_chromium(report_dir, tmp_path):
     lo, hi = im.getextrema()
     assert hi - lo > 150                                      # text on a background, not a blank page
     assert len(im.histogram()) == 256 and sum(1 for n in im.histogram() if n) > 50
+
+
+def test_efficiency_states_the_measured_peak_before_the_theoretical(report_dir, results_file):
+    cpu = json.loads(results_file.read_text())["environment"]["cpu"]
+    md = (report_dir / "report.md").read_text()
+    section = md[md.index("Efficiency"):]
+    measured, theoretical = section.find("measured: "), section.find("theoretical: ")
+    assert cpu["peak_measured_gflops"] and 0 <= measured < theoretical
+    assert f"{cpu['peak_measured_gflops']:.0f} GFLOP/s" in section
+    assert "of measured peak" in section
