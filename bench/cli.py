@@ -19,6 +19,7 @@ COMMANDS = {
     "ab": ("bench.ab", "A/B the same cells in two environments, blocks interleaved (regression gate)"),
     "history": ("bench.history", "a trend page across results files"),
     "export": ("bench.export", "export results for CI dashboards (github-action-benchmark)"),
+    "publish": ("bench.publish", "a static site of many runs on many machines: index, latest reports, trends, files"),
 }
 
 

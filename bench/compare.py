@@ -17,7 +17,8 @@ ENV_FIELDS = ("machine", "threads", "framework", "device")
 
 def add_arguments(p):
     from bench.cli import csv_list
-    p.add_argument("base", metavar="BASE", help="the earlier results file")
+    p.add_argument("base", metavar="BASE", help="the earlier results file, or a folder of runs: then the latest "
+                   "run in it of NEW's machine and profile taken before NEW")
     p.add_argument("new", metavar="NEW", help="the later results file")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="PCT",
                    help=f"slowdown in percent a regression must exceed (default {DEFAULT_THRESHOLD:g}; raised to "
@@ -121,6 +122,35 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
                         "rule": rule, "base": side(bsrc, bdata), "new": side(nsrc, ndata), "cells": cells})
 
 
+def previous_run(folder, new_path):
+    """The latest results file under `folder` of the same machine and profile as NEW, taken before it; or None."""
+    from datetime import datetime
+    from pathlib import Path
+    from bench import results
+    new = results.load(new_path)
+    when = lambda d: datetime.fromisoformat(d["created"])
+    kind = lambda d: (d["environment"].get("machine"), d.get("profile"))
+    found = []
+    for path in sorted(Path(folder).rglob("*.json")):
+        if path.resolve() == Path(new_path).resolve():
+            continue
+        d = results.load(path)
+        if kind(d) == kind(new) and d["run_id"] != new["run_id"] and when(d) < when(new):
+            found.append((when(d), str(path)))
+    return max(found)[1] if found else None
+
+
 def run(args) -> int:
-    report = compare(args.base, args.new, args.threshold, args.noise, args.noise_file, args.ignore_env)
+    from pathlib import Path
+    from bench import results
+    base = args.base
+    if Path(base).is_dir():
+        base = previous_run(args.base, args.new)
+        new = results.load(args.new)
+        what = f"{new['environment'].get('machine')} ({new.get('profile')} profile)"
+        if base is None:
+            print(f"compare: {args.base} holds no run of {what} taken before {args.new}: nothing to compare")
+            return 0
+        print(f"compare: {args.new} against {base}, the previous run of {what}")
+    report = compare(base, args.new, args.threshold, args.noise, args.noise_file, args.ignore_env)
     return gate.write_outputs(report, args)

@@ -118,18 +118,25 @@ def page(paths, threshold_pct=None, noise_pct=None, noise_file=None) -> dict:
                for (m, device, task, size), cs in groups.items()]
     return {"title": "fwbench history", "runs": run_rows, "regressions": regressions, "latest": latest,
             "figures": figures, "rules": {m: why for m, (thr, why) in rules.items()}, "p_max": gate.P_MAX,
-            "machines": sorted(rules)}
+            "machines": sorted(rules), "home": None}
 
 
-def run(args) -> int:
+def write(ctx: dict, out) -> Path:
+    """Render `page`'s context into OUT/history.html; its path."""
     import jinja2
-    ctx = page(args.results, args.threshold, args.noise, args.noise_file)
     env = jinja2.Environment(loader=jinja2.PackageLoader("bench", "templates"), trim_blocks=True,
                              lstrip_blocks=True, autoescape=jinja2.select_autoescape(["html.j2"]),
                              undefined=jinja2.StrictUndefined)
-    out = Path(args.out)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "history.html").write_text(env.get_template("history.html.j2").render(**ctx))
+    (out / "history.html").write_text(env.get_template("history.html.j2").render(**ctx), encoding="utf-8")
+    return out / "history.html"
+
+
+def run(args) -> int:
+    ctx = page(args.results, args.threshold, args.noise, args.noise_file)
+    out = Path(args.out)
+    write(ctx, out)
     n = len(ctx["regressions"])
     print(f"history of {len(ctx['runs'])} runs, {len(ctx['latest'])} cells, {n} regression"
           f"{'' if n == 1 else 's'} between consecutive runs -> {out / 'history.html'}")
