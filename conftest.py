@@ -16,6 +16,7 @@ def pytest_configure(config):
         from bench import environment      # the thread settings of `fwbench run`, before any framework import
         for key, value in environment.thread_env(environment.physical_cores()).items():
             os.environ[key] = value
+        environment.share_gpu()             # every framework shares this process, and its GPU
 
 
 def pytest_collection_modifyitems(config, items):

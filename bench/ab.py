@@ -225,6 +225,7 @@ def run(args) -> int:
                   "harness": {"overhead_s": timing.overhead(), "timer": timing.TIMER, "min_block_s": timing.MIN_BLOCK_S,
                               "blocks": blocks, "processes": k, "warmup_s": spec["warmup_s"], "wall_s": 0.0,
                               "interrupted": False}}
+        shared["environment"]["device_env"] = {device: environment.device_env(device) for device in devices}
         os.environ.setdefault("PYTHONHASHSEED", "0")   # both sides' workers hash alike: one less A/A difference
         workers, t0 = {}, time.perf_counter()
         side_envs = lambda: [environment_of(shared["environment"], label, i == 0, envs[i][2], infos[i], envs[i][1],

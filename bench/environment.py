@@ -197,3 +197,28 @@ def collect(threads: int, env: dict, machine: str | None = None, extra_env: dict
             "threads": threads, "thread_env": dict(env), "worker_env_extra": dict(extra_env or {}),
             "runtime_tuning": runtime_tuning(extra_env), "git": git(), "fwbench": __version__,
             "executable": Path(sys.executable).name}
+
+
+GPU_MEMORY_ON_DEMAND = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+
+
+def device_env(device: str) -> dict:
+    """Environment that shows a worker its own device only, set before the framework's import and recorded.
+
+    CPU workers hide every GPU (CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS=cpu): a GPU build of TensorFlow or JAX
+    would otherwise start CUDA and map GPU memory in a worker that only times CPU cells, and their unpinned ops
+    could land on the GPU. GPU workers take GPU memory as they need it instead of mapping it all at start
+    (TensorFlow maps nearly all free memory, JAX 75%), so workers of other frameworks sharing the GPU can start;
+    JAX_PLATFORMS=cuda,cpu makes a CUDA backend that fails to start an error rather than a quiet CPU fallback.
+    These place work on devices; they tune nothing of a framework's runtime.
+    """
+    if device == "cpu":
+        return {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
+    return {**GPU_MEMORY_ON_DEMAND, "JAX_PLATFORMS": "cuda,cpu"}
+
+
+def share_gpu():
+    """For a process that runs several frameworks on one GPU (gradcheck, examples, pytest --benchmark): GPU memory
+    on demand, before any framework starts, unless the user has set otherwise."""
+    for key, value in GPU_MEMORY_ON_DEMAND.items():
+        os.environ.setdefault(key, value)

@@ -121,6 +121,8 @@ def run(args) -> int:
     from rich.table import Table
 
     from bench import api
+    from bench.environment import share_gpu
+    share_gpu()
     console = Console(highlight=False)
     examples, skipped = {}, []
     for impl in args.impls:

@@ -118,6 +118,8 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from bench.environment import share_gpu
+    share_gpu()
     console = Console(highlight=False)
     console.print("Reference: numpy/manual in float64, checked against central finite differences:")
     bad = False

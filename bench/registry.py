@@ -35,7 +35,9 @@ def _installed(name: str) -> bool:
 
 
 def _dists() -> set[str]:
-    return {(d.metadata["Name"] or "").lower() for d in importlib.metadata.distributions()}
+    """Installed distributions, names normalised (tensorflow_cpu and TensorFlow-CPU are tensorflow-cpu)."""
+    from packaging.utils import canonicalize_name
+    return {canonicalize_name(d.metadata["Name"] or "") for d in importlib.metadata.distributions()}
 
 
 def nvidia_gpu_present() -> bool:

@@ -111,11 +111,12 @@ class _Scheduler:
 
     def worker(self, st):
         """The live worker for this record's (side, framework, device), started if needed."""
+        from bench import environment
         key = st["key"]
         if key not in self.procs and key not in self.broken:
             self.switch_to(key)
             self.progress.phase(f"{key[1]} worker ({key[2]}, side {key[0]})", "starting, importing the framework")
-            env = dict(self.env)
+            env = {**self.env, **environment.device_env(key[2])}    # the worker sees its own device only
             if self.cache:                    # cold compile caches, one folder per side
                 env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(self.cache, f"side{self.sides.index(st['side'])}")
             try:
@@ -463,6 +464,7 @@ def run(args) -> int:
                         else "cold: torch.compile (inductor) starts each run with an empty cache folder"},
             "examples": {}, "results": []}
     data["environment"]["workers"] = {}
+    data["environment"]["device_env"] = {device: environment.device_env(device) for device in devices}
 
     def save(records):
         data["results"] = [{**{k: v for k, v in r.items() if k != "side"},

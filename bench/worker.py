@@ -126,25 +126,49 @@ def _rss_peak() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
-def _gpu_bytes(fw: str, reset: bool = False):
-    """The framework's GPU peak allocation so far (reset it when asked); None where it reports none."""
+def _gpu_memory(fw: str, reset: bool = False):
+    """(bytes in use, peak bytes) of the framework's GPU allocator, the peak reset to the current use first when
+    asked and possible; None where it reports nothing. JAX cannot reset its peak; CuPy keeps no peak, but its
+    memory pool only grows until its cached blocks are freed, so with them freed at the reset the pool's size is
+    its peak."""
     try:
         if fw == "torch":
             import torch
             if reset:
                 torch.cuda.reset_peak_memory_stats()
-            return int(torch.cuda.max_memory_allocated())
+            return torch.cuda.memory_allocated(), torch.cuda.max_memory_allocated()
         if fw == "jax":
             import jax
-            return int(jax.devices("gpu")[0].memory_stats()["peak_bytes_in_use"])
+            stats = jax.devices("gpu")[0].memory_stats()
+            return stats["bytes_in_use"], stats["peak_bytes_in_use"]
         if fw == "tensorflow":
             import tensorflow as tf
             if reset:
                 tf.config.experimental.reset_memory_stats("GPU:0")
-            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+            info = tf.config.experimental.get_memory_info("GPU:0")
+            return info["current"], info["peak"]
+        if fw == "numpy":
+            import cupy
+            pool = cupy.get_default_memory_pool()
+            if reset:
+                pool.free_all_blocks()
+            return pool.used_bytes(), pool.total_bytes()
     except Exception:
         return None
     return None
+
+
+def cell_gpu_peak(start, end, resettable: bool):
+    """The cell's own GPU peak: the allocator's peak during the cell above what was in use when it began (the
+    worker's earlier cells are still held). `start` = (in use, peak) at the start, after the reset; `end` = the
+    same at the end. None when unknown: nothing reported, or a peak that cannot be reset stayed at an earlier
+    cell's high-water mark."""
+    if start is None or end is None:
+        return None
+    (baseline, peak_before), (_, peak_after) = start, end
+    if not resettable and peak_after <= peak_before:
+        return None
+    return int(peak_after - baseline)
 
 
 class Worker:
@@ -178,8 +202,7 @@ class Worker:
         from bench import api, timing
         from bench.workload import SkipCell
         gpu = self.device == "gpu"
-        if gpu:
-            _gpu_bytes(self.fw, reset=True)
+        gpu_start = _gpu_memory(self.fw, reset=True) if gpu else None
         clock = time.perf_counter
         try:
             t0 = clock()
@@ -207,7 +230,14 @@ class Worker:
         return {"phases": {"setup_s": t1 - t0, "build_s": t2 - t1b, "first_step_s": t3 - t2},
                 "traces_build": traces_build, "gradcheck": grad, "block": n, "block_s": block_s,
                 "harness_s": {"gradcheck_s": t4 - t3, "warmup_s": t5 - t4, "calibrate_s": t6 - t5},
-                "memory": {"peak_rss_bytes": _rss_peak(), "gpu_peak_bytes": _gpu_bytes(self.fw) if gpu else None}}
+                "memory": {"peak_rss_bytes": _rss_peak(), **self._gpu_peak(gpu_start)}}
+
+    def _gpu_peak(self, start) -> dict:
+        """A cell's GPU memory: its own peak above the baseline it began at (the worker's earlier cells, still held)."""
+        if self.device != "gpu":
+            return {"gpu_peak_bytes": None}
+        return {"gpu_peak_bytes": cell_gpu_peak(start, _gpu_memory(self.fw), resettable=self.fw != "jax"),
+                "gpu_baseline_bytes": int(start[0]) if start else None}
 
     def block(self, req) -> dict:
         """One timed block of the cell, after `warm` untimed steps (thread pools and caches were idle while

@@ -5,7 +5,7 @@ import os
 import jax
 import numpy as np
 
-from bench.workload import SkipCell, Workload
+from bench.workload import Workload
 
 SINGLE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 _compiles = [0]
@@ -25,12 +25,13 @@ def compile_count():
 
 
 def device_of(device):
-    """The jax device for "cpu"/"gpu" (SkipCell when jax has no GPU backend)."""
+    """The jax device for "cpu"/"gpu". A CUDA backend that fails to start is an error (a failed cell), not a skip:
+    the registry has already skipped the cell where there is no GPU or no jax CUDA plugin."""
     if device == "gpu":
         try:
             return jax.devices("gpu")[0]
         except RuntimeError as e:
-            raise SkipCell(f"jax sees no GPU: {e}") from None
+            raise RuntimeError(f"jax's GPU backend did not start: {e}") from None
     return jax.devices("cpu")[0]
 
 
@@ -70,8 +71,9 @@ class Eager(Workload):
         self._last = None
 
     def value_and_grad(self, params, inputs):
-        """Loss and gradients, float32 throughout (the precision is fixed when the ops are traced)."""
-        with float32():
+        """Loss and gradients, float32 throughout (the precision is fixed when the ops are traced), and every
+        array the ops create (the zeros of ReLU's backward, constants) made on the cell's device, not the default one."""
+        with float32(), jax.default_device(self.dev):
             return self._value_and_grad(params, inputs)
 
     def train_step(self, params, inputs):

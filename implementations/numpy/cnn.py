@@ -13,9 +13,22 @@ POOL_AFTER = ("conv2", "conv3")
 ROW_STACKED = ("conv2",)   # convs done by `row_conv`: measured faster than plain im2col there, slower elsewhere
 
 
+def window_view(xp, x, k, axes):
+    """x with a k-wide window along each of `axes` as new trailing axes: a strided view, no copy.
+
+    What `sliding_window_view` does, without its checks: CuPy's copies the window shape to the GPU and tests
+    it there, a blocking read-back on every call, so the step could never run ahead of the GPU.
+    """
+    shape = list(x.shape)
+    for ax in axes:
+        shape[ax] -= k - 1
+    strides = x.strides + tuple(x.strides[ax] for ax in axes)
+    return xp.lib.stride_tricks.as_strided(x, shape=tuple(shape) + (k,) * len(axes), strides=strides)
+
+
 def windows(xp, x, k):
     """im2col: [C, H, W, B] -> [C*k*k, OH*OW*B], row (c, i, j) holding x[c, oh+i, ow+j, b]."""
-    v = xp.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))   # [C, OH, OW, B, k, k], a view
+    v = window_view(xp, x, k, (1, 2))                                       # [C, OH, OW, B, k, k], a view
     return v.transpose(0, 4, 5, 1, 2, 3).reshape(x.shape[0] * k * k, -1)   # the copy
 
 
@@ -51,7 +64,7 @@ def im2col_conv_backward(xp, g, cols, x_shape, w, need_dx):
 
 def row_windows(xp, x, k):
     """im2col along the width only: [C, H, W, B] -> [C*k, H*OW*B], row (c, j) holding x[c, h, ow+j, b]."""
-    v = xp.lib.stride_tricks.sliding_window_view(x, k, axis=2)             # [C, H, OW, B, k], a view
+    v = window_view(xp, x, k, (2,))                                          # [C, H, OW, B, k], a view
     return v.transpose(0, 4, 1, 2, 3).reshape(x.shape[0] * k, -1)
 
 

@@ -5,7 +5,7 @@ from bench.workload import SkipCell, Workload
 
 
 def array_module(device):
-    """numpy for the CPU, CuPy for the GPU (SkipCell when it cannot run)."""
+    """numpy for the CPU, CuPy for the GPU: SkipCell without CuPy; CUDA that fails to start is an error."""
     if device == "cpu":
         return np
     try:
@@ -13,10 +13,11 @@ def array_module(device):
     except ImportError:
         raise SkipCell("cupy is not installed (pip install cupy-cuda12x)") from None
     try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            raise SkipCell("CuPy sees no CUDA device")
+        count = cupy.cuda.runtime.getDeviceCount()
     except cupy.cuda.runtime.CUDARuntimeError as e:
-        raise SkipCell(f"CuPy cannot use the GPU: {e}") from None
+        raise RuntimeError(f"CuPy could not start CUDA: {e}") from None
+    if count < 1:
+        raise SkipCell("CuPy sees no CUDA device")
     return cupy
 
 

@@ -12,10 +12,14 @@ _threads = [0]   # 0: TensorFlow's default (one thread per core)
 
 
 def device_of(device):
-    """The TensorFlow device name for "cpu"/"gpu" (SkipCell when TensorFlow sees no GPU)."""
+    """The TensorFlow device name for "cpu"/"gpu": SkipCell for a CPU-only build; a CUDA build that starts no GPU
+    is an error (a failed cell)."""
     if device == "gpu":
         if not tf.config.list_physical_devices("GPU"):
-            raise SkipCell("TensorFlow sees no GPU (a CPU-only build such as tensorflow-cpu, or no CUDA driver)")
+            if not tf.test.is_built_with_cuda():
+                raise SkipCell("TensorFlow is a CPU-only build such as tensorflow-cpu (pip install 'tensorflow[and-cuda]')")
+            raise RuntimeError("TensorFlow is built with CUDA but started no GPU: its CUDA libraries did not load "
+                               "(TF_CPP_MIN_LOG_LEVEL=0 shows which)")
         tf.config.experimental.enable_tensor_float_32_execution(False)   # float32 means float32, not TF32
         return "/GPU:0"
     return "/CPU:0"
@@ -29,6 +33,11 @@ def set_threads(n):
         tf.config.threading.set_inter_op_parallelism_threads(n)
     except RuntimeError as e:
         warnings.warn(f"tensorflow threads not set to {n} for eager/tf.function ({e}); set them before TF runs an op")
+
+
+def default_device():
+    """Where TensorFlow puts an op that names no device: the first GPU if it sees one, else the CPU."""
+    return "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
 
 
 def sync_device(dev):
@@ -51,9 +60,11 @@ class Eager(Workload):
         self._last = None
 
     def _loss_and_grads(self):
-        with tf.device(self.dev), tf.GradientTape() as tape:
-            loss = self.fn(self._params, self._inputs, **self.cfg)
-        return loss, tape.gradient(loss, self._plist)
+        """Loss and gradients, every op on the cell's device: the backward pass too, or it runs on the default one."""
+        with tf.device(self.dev):
+            with tf.GradientTape() as tape:
+                loss = self.fn(self._params, self._inputs, **self.cfg)
+            return loss, tape.gradient(loss, self._plist)
 
     def _train_step(self):
         """Forward, backward and SGD; returns the loss, or the gradients when the task updates nothing."""
@@ -84,8 +95,23 @@ class Function(Eager):
 
     def compile(self):
         self.loss_and_grads = tf.function(self._loss_and_grads)
-        self.train_step = tf.function(self._train_step)
+        self.train_step = tf.function(self._on_device(self._train_step))
         self.train_step.get_concrete_function()   # trace now (train_step's trace also traces loss_and_grads)
+        self._elsewhere = self.dev != default_device()
+
+    def _on_device(self, fn):
+        """`fn` traced inside the cell's device scope: the call of the nested loss_and_grads function included."""
+        def on_device():
+            with tf.device(self.dev):
+                return fn()
+        return on_device
+
+    def step(self):
+        if not self._elsewhere:
+            self._last = self.train_step()
+        else:          # the call on the cell's device too, or its outputs are copied to the default device each step
+            with tf.device(self.dev):
+                self._last = self.train_step()
 
     def traces(self):
         if not self.built:

@@ -6,10 +6,13 @@ from bench.workload import SkipCell, Workload
 
 
 def device_of(device):
-    """The torch device for "cpu"/"gpu" (SkipCell when CUDA is not usable)."""
+    """The torch device for "cpu"/"gpu": SkipCell for a CPU-only build; CUDA that fails to start is an error."""
     if device == "gpu":
+        if not torch.backends.cuda.is_built():
+            raise SkipCell("torch is a CPU-only build (pip install torch from the CUDA index)")
         if not torch.cuda.is_available():
-            raise SkipCell("torch sees no CUDA GPU (CPU-only build, or no driver)")
+            torch.cuda.init()                       # raises why CUDA did not start
+            raise RuntimeError("torch could not start CUDA")
         torch.backends.cuda.matmul.allow_tf32 = False     # strict float32, as every other framework here
         torch.backends.cudnn.allow_tf32 = False
         return torch.device("cuda")
