@@ -31,7 +31,7 @@ def entry(r, with_machine: bool) -> dict:
     if r["precision_pct"] == r["precision_pct"]:          # not NaN: the run recorded the precision reached
         target = r["target_pct"]
         extra += f"; precision ±{r['precision_pct']:.2g}%" + ("" if target != target else (
-            f" (target ±{target:g}%" + (": MISSED)" if r["precision_met"] is False else ": met)")))
+            f" (target ±{target:g}%" + (": MISSED)" if r["precision_met"] in (False,) else ": met)")))
     return {"name": name, "unit": UNIT, "value": round(r["median_s"] * 1e6, 4),
             "range": f"± {(hi - lo) / 2:.3g}", "extra": extra}
 

@@ -13,7 +13,7 @@ def _step_cell(r, best) -> dict:
         reason = r["reason"] or "no reason given"
         short = reason if len(reason) <= 48 else reason[:46].rstrip() + "…"
         return cell(r["status"], "skip" if r["status"] == "skipped" else "fail", sub=short, title=reason)
-    missed = r.get("precision_met") is False
+    missed = r.get("precision_met") in (False,)          # False or numpy.False_; not None or NaN
     cls = ("best " if best else "") + ("noisy " if r["noisy"] else "") + ("missed" if missed else "")
     title = f"IQR {fmt_s(r['iqr_s'])} ({100 * r['rel_iqr']:.0f}% of the median)" if not missing(r["rel_iqr"]) else None
     if not missing(r.get("precision_pct")):

@@ -52,7 +52,7 @@ def fake_scheduler(cells, sides, until, draw, cost=0.01, blocks=4):
         log[-1][1].append(i)
         s.state[i]["samples"].append(draw(i, len(s.state[i]["samples"])))
         clock[0] += cost
-        assert clock[0] < 1e4, "the round loop does not stop"
+        assert clock[0] < 5.0, "the round loop does not stop at the deadline"
 
     s.prepare, s.block, s.finish = prepare, block, s.ok
     return s, clock, log
@@ -102,6 +102,16 @@ def test_sides_of_a_cell_drop_out_together():
     n = [len(r["step"]["samples_s"]) for r in s.run(cells, None)]
     assert n[0] == n[1] == 6 and n[2] == n[3] > 6
     assert s.records[2]["step"]["precision"]["met"] and not s.records[3]["step"]["precision"]["met"]
+
+
+def test_cells_drop_out_only_after_an_even_number_of_rounds():
+    """Each cell goes first in as many rounds as it goes last (the loop alternates direction)."""
+    until = runner.Until(lambda samples: True, 4, 1e6)
+    s, _, _ = fake_scheduler(CELLS, (runner.Side(),), until, noisy(0.01, 1))
+    for i in (0, 1):
+        s.state[i].update(phase="steady", samples=[1e-4] * 5, wall=0.05)
+    assert s.more(3, [0, 1]) == [0, 1] and s.more(5, [0, 1]) == [0, 1]      # inside the minimum, or a pair
+    assert s.more(6, [0, 1]) == [] and s.stopped == "every cell reached its target"
 
 
 def test_fixed_count_without_until():
@@ -290,7 +300,7 @@ def test_run_to_a_precision_records_and_shows_it(precision_runs):
     step = data["results"][0]["step"]
     assert step["precision"]["met"] is False and step["precision"]["target_pct"] == 0.001
     assert len(step["samples_s"]) >= runner.PROFILES["quick"]["min_blocks"]
-    assert "MISSED" in text and "time budget" in data["harness"]["stopped"]
+    assert "MISSED" in text and "0 of 1 cells within ±0.001%" in text and "time budget" in data["harness"]["stopped"]
 
 
 def test_report_and_export_mark_a_missed_target(precision_runs, tmp_path):
@@ -298,7 +308,8 @@ def test_report_and_export_mark_a_missed_target(precision_runs, tmp_path):
     code, _, err = fwbench("report", hard, "--out", tmp_path / "rep")
     assert code == 0, err
     html = (tmp_path / "rep" / "index.html").read_text()
-    assert "0 of 1 cells reached their precision target (±0.001%" in html and "✗" in html
+    assert "0 of 1 cells reached their precision target (±0.001%" in html
+    assert re.search(r'<td class="[^"]*missed[^"]*" title="[^"]*target ±0.001%: missed\)">[^<]* ✗<', html)
     assert "precision_met" in (tmp_path / "rep" / "results.csv").read_text().splitlines()[0]
     code, _, err = fwbench("export", hard, "--format", "github-action-benchmark", "--out", tmp_path / "g.json")
     assert code == 0, err
