@@ -246,7 +246,7 @@ def test_compare_history_raises_the_threshold_to_the_machines_noise(tmp_path):
     new = synthetic(hist / "new.json", 21, slow=(("cnn", "jax/jit"), 1.15))
     code, out, _ = fwbench("compare", base, new, "--json", tmp_path / "bare.json")
     assert code == 1 and flagged(json.loads((tmp_path / "bare.json").read_text())) == {("cnn", "jax/jit"): gate.REGRESSION}
-    code, out, _ = fwbench("compare", base, new, "--history", hist, "--json", tmp_path / "h.json")
+    code, out, _ = fwbench("compare", base, new, "--history", hist, "--noise", "0", "--json", tmp_path / "h.json")
     report = json.loads((tmp_path / "h.json").read_text())
     expected = shift.history_noise([hist], "synthetic 2-core", [base, new])
     assert expected[0] > 15 and report["threshold_pct"] == pytest.approx(expected[0])
