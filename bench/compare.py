@@ -26,7 +26,8 @@ def add_arguments(p):
                    help=f"slowdown in percent a regression must exceed (default {DEFAULT_THRESHOLD:g}; raised to "
                         "the machine's run-to-run noise when known)")
     p.add_argument("--noise", type=float, metavar="PCT",
-                   help="the machine's run-to-run noise in percent (default: from the noise file; 0 = ignore it)")
+                   help="the machine's run-to-run noise in percent (default: from --history, else the noise file; 0 = "
+                        "ignore the noise file)")
     p.add_argument("--noise-file", metavar="FILE", help="noise file to read (default: bench/noise.json)")
     p.add_argument("--history", metavar="DIR", action="append",
                    help="earlier results files (or folders) of this machine: its run-to-run noise is the 99th "
@@ -85,18 +86,18 @@ def threshold(requested: float, machine: str, noise_pct=None, noise_file=None, h
     """The threshold in force and a sentence saying where it comes from."""
     if requested < 0:
         raise UsageError(f"--threshold must be a percentage >= 0, got {requested:g}")
-    if noise_pct is not None:
-        if noise_pct < 0:
-            raise UsageError(f"--noise must be a percentage >= 0, got {noise_pct:g}")
-        known = (noise_pct, "--noise") if noise_pct > 0 else None
-    elif history:
+    if noise_pct is not None and noise_pct < 0:
+        raise UsageError(f"--noise must be a percentage >= 0, got {noise_pct:g}")
+    if noise_pct:
+        known = (noise_pct, "--noise")
+    elif history:                    # --noise 0 leaves out the noise file, not the history
         from bench.shift import history_noise
         known = history_noise(history, machine, exclude)
         if known is None:
             return requested, (f"threshold {requested:g}% (--history holds fewer than two runs of {machine}, so "
                                "its run-to-run noise is not known)")
     else:
-        known = gate.noise(machine, noise_file)
+        known = gate.noise(machine, noise_file) if noise_pct is None else None
     if known and known[0] > requested:
         return known[0], f"threshold {requested:g}% raised to {known[0]:.3g}%, the {known[1]}"
     if known:
