@@ -678,7 +678,8 @@ def print_summary(data: dict, out) -> None:
         pr, ok = h["precision"], sum(r["status"] == "ok" for r in data["results"])
         console.print(f"precision: {ok - len(missed)} of {ok} cells within ±{pr['target_pct']:g}% (95% CI half-width "
                       f"/ median), budget {pr['max_time_s']:g} s; stopped: {h.get('stopped', '?')}"
-                      + (f"; MISSED the target: {', '.join(missed)}" if missed else ""))
+                      + (f"; MISSED the target: {', '.join(missed[:6])}{', ...' if len(missed) > 6 else ''}"
+                         if missed else ""))
     counts = {s: sum(r["status"] == s for r in data["results"]) for s in ("ok", "skipped", "failed")}
     console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; wall {h['wall_s']:.1f} s; "
                   f"harness overhead {h['overhead_s'] * 1e9:.0f} ns/step; results: {out}")
@@ -689,7 +690,9 @@ def precision_text(step: dict) -> str:
     pr = step.get("precision") or {}
     if pr.get("reached_pct") is None:
         return "–"
-    return f"±{pr['reached_pct']:.2g}%" + (f" > {pr['target_pct']:g}% MISSED" if pr.get("met") is False else "")
+    x = pr["reached_pct"]
+    return (f"±{x:.0f}%" if x >= 10 else f"±{x:.2g}%") + (f" > {pr['target_pct']:g}% MISSED"
+                                                         if pr.get("met") is False else "")
 
 
 def aa_ratios(pairs) -> list[tuple[float, float]]:
