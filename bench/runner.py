@@ -481,7 +481,7 @@ def add_arguments(p):
     p.add_argument("--devices", type=csv_list(registry.DEVICES),
                    help="comma-separated (default: cpu, plus gpu where an NVIDIA driver is present)")
     p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
-                   help="; ".join(f"{k}: {v['about']}" for k, v in PROFILES.items()))
+                   help="; ".join(f"{k}: {v['about']}" for k, v in PROFILES.items()).replace("%", "%%"))
     p.add_argument("--threads", type=int, help="threads for every framework (default: physical cores)")
     p.add_argument("--out", help="results file to write (default: runs/<run id>.json)")
     add_precision_arguments(p, "run")

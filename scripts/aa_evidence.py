@@ -148,7 +148,8 @@ def main() -> int:
     p.add_argument("--target", default="single_layer:torch/eager", help="TASK:IMPL whose step gets slowed")
     p.add_argument("--ab-slowdowns", default="5", help="percent, comma-separated")
     p.add_argument("--compare-slowdowns", default="25,10", help="percent, comma-separated")
-    p.add_argument("--max-time", help="--max-time of every run and ab (default: fwbench's, the profile's)")
+    p.add_argument("--run-max-time", help="--max-time of every fwbench run (default: the quick profile's)")
+    p.add_argument("--ab-max-time", help="--max-time of every fwbench ab (default: the quick profile's)")
     p.add_argument("--threads", help="threads for every framework (default: fwbench's, the physical cores)")
     p.add_argument("--skip", default="", help="comma-separated parts to leave out: ab, inject, compare")
     p.add_argument("--out", help="write every figure as JSON here")
@@ -156,7 +157,8 @@ def main() -> int:
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     knobs = ["--devices", "cpu"] + (["--threads", args.threads] if args.threads else [])
-    extra = ["--max-time", args.max_time] if args.max_time else []
+    run_extra = ["--max-time", args.run_max_time] if args.run_max_time else []
+    ab_extra = ["--max-time", args.ab_max_time] if args.ab_max_time else []
     cells = ["--tasks", args.tasks, "--impls", args.impls, *knobs]
     grid = [*(["--tasks", args.compare_tasks] if args.compare_tasks else []),
             *(["--impls", args.compare_impls] if args.compare_impls else []), *knobs]
@@ -169,14 +171,15 @@ def main() -> int:
     print(f"working in {tmp} (log: {LOG})", flush=True)
     fig, t_start = {"ab_cells": f"{args.tasks} x {args.impls}", "target": args.target,
                     "compare_cells": f"{args.compare_tasks or 'all tasks'} x {args.compare_impls or 'quick impls'}",
-                    "max_time": args.max_time or "the profile's", "threads": args.threads or "default",
+                    "run_max_time": args.run_max_time or "the profile's",
+                    "ab_max_time": args.ab_max_time or "the profile's", "threads": args.threads or "default",
                     "started": time.strftime("%Y-%m-%d %H:%M"), "load_avg_at_start": os.getloadavg()}, time.time()
 
     if "ab" not in skip:
         verdicts, walls = [], []
         for i in range(args.reps):
             t0 = time.perf_counter()
-            verdicts += ab_pass(tmp, cells, sys.executable, f"aa{i}", extra)
+            verdicts += ab_pass(tmp, cells, sys.executable, f"aa{i}", ab_extra)
             walls.append(time.perf_counter() - t0)
             print(f"ab A/A {i + 1}/{args.reps}: {flagged(verdicts)} flagged of {len(verdicts)} cells so far", flush=True)
         ch = sorted(change(v["ratio"]) for v in verdicts if v.get("ratio"))
@@ -191,7 +194,7 @@ def main() -> int:
             slow, got, walls = wrapper(tmp, f"{args.target}:{s / 100}"), [], []
             for i in range(args.inject_reps):
                 t0 = time.perf_counter()
-                got.append(ab_pass(tmp, target_cells, slow, f"inj{s:g}-{i}", extra)[0])
+                got.append(ab_pass(tmp, target_cells, slow, f"inj{s:g}-{i}", ab_extra)[0])
                 walls.append(time.perf_counter() - t0)
             fig["ab_inject"][f"{s:g}"] = {
                 "detected": sum(v["verdict"] == "regression" for v in got), "reps": len(got),
@@ -206,11 +209,11 @@ def main() -> int:
         plain, injected, walls = [], [], []
         for j in range(max(args.reps + 1, len(injections))):
             t0 = time.perf_counter()
-            plain.append(run_pass(tmp, grid, f"aa{j}", extra=extra))
+            plain.append(run_pass(tmp, grid, f"aa{j}", extra=run_extra))
             walls.append(time.perf_counter() - t0)
             if j < len(injections):        # the plain run just before is its reference: separate runs, as in CI
                 s = injections[j]
-                run = run_pass(tmp, grid, f"inj{s:g}-{j}", wrapper(tmp, f"{args.target}:{s / 100}"), extra)
+                run = run_pass(tmp, grid, f"inj{s:g}-{j}", wrapper(tmp, f"{args.target}:{s / 100}"), run_extra)
                 injected.append((s, plain[-1], run))
             print(f"separate runs: {len(plain)} plain, {len(injected)} injected", flush=True)
         half = max(2, len(plain) // 2)

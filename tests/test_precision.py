@@ -314,3 +314,10 @@ def test_report_and_export_mark_a_missed_target(precision_runs, tmp_path):
     code, _, err = fwbench("export", hard, "--format", "github-action-benchmark", "--out", tmp_path / "g.json")
     assert code == 0, err
     assert "(target ±0.001%: MISSED)" in json.loads((tmp_path / "g.json").read_text())[0]["extra"]
+
+
+@pytest.mark.parametrize("command, option", [("run", "--precision PCT"), ("ab", "--max-time S"),
+                                             ("compare", "--history DIR")])
+def test_help_names_the_new_options(command, option):
+    code, out, err = fwbench(command, "--help")
+    assert code == 0 and option in out and "Traceback" not in err
