@@ -14,12 +14,14 @@ from bench.errors import UsageError
 P_MAX = 0.002                 # asv: Mann-Whitney U p below this counts as significant
 NOISE_FILE = Path(__file__).with_name("noise.json")
 REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
+INCONCLUSIVE = "inconclusive"            # ab: the ratio's CI straddles the threshold when the time ran out
 ENV, ONLY_BASE, ONLY_NEW = "environment differs", "only in base", "only in new"
 FAILED_NEW, FAILED_BOTH, FAILED_BASE, SKIPPED = "failed in new", "failed in both", "failed in base", "skipped"
 GATED = (REGRESSION, FAILED_NEW)          # the verdicts that make the exit code 1
-ORDER = (FAILED_NEW, REGRESSION, ENV, ONLY_BASE, ONLY_NEW, FAILED_BOTH, FAILED_BASE, SKIPPED, IMPROVEMENT,
-         UNCHANGED)
-STYLE = {REGRESSION: "bold red", FAILED_NEW: "bold red", IMPROVEMENT: "green", UNCHANGED: "", ENV: "yellow"}
+ORDER = (FAILED_NEW, REGRESSION, INCONCLUSIVE, ENV, ONLY_BASE, ONLY_NEW, FAILED_BOTH, FAILED_BASE, SKIPPED,
+         IMPROVEMENT, UNCHANGED)
+STYLE = {REGRESSION: "bold red", FAILED_NEW: "bold red", IMPROVEMENT: "green", UNCHANGED: "", ENV: "yellow",
+         INCONCLUSIVE: "yellow"}
 
 
 def median_ci(samples, confidence: float = 0.99, seed: int = 0) -> tuple[float, float]:
