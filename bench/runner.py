@@ -200,13 +200,18 @@ class _Scheduler:
         self.ok(i)
 
     def ok(self, i, reason=None):
-        """Statistics of record `i`'s samples; status ok."""
+        """Statistics of record `i`'s samples; status ok, unless it broke a promise (`broken`): then failed."""
         from bench import timing
         rec, st = self.records[i], self.state[i]
-        rec["step"] = {**timing.stats(st["samples"]), "block": st["n"]}
+        minimum = MIN_BLOCK_S[rec["device"]]
+        rec["step"] = {**timing.stats(st["samples"]), "block": st["n"], "min_block_s": minimum,
+                       "short_blocks": sum(s * st["n"] < minimum for s in st["samples"])}
         rec["gflops"] = rec["flops"] / rec["step"]["median_s"] / 1e9 if rec["flops"] else None
-        rec.update(status="ok", reason=reason)
+        why = broken(rec)
+        rec.update(status="failed" if why else "ok", reason="; ".join(filter(None, [why, reason])) or None)
         st["phase"] = "done"
+        if why:
+            self.progress.note(f"{_label(rec)}: FAILED: {why}")
 
     def examples(self, cells, into):
         """The worked examples from the first side's CPU workers, into the dict `into`."""
@@ -263,6 +268,18 @@ class _Scheduler:
             if self.cache:
                 shutil.rmtree(self.cache, ignore_errors=True)
         return self.records
+
+
+def broken(rec) -> str | None:
+    """Why a measured record breaks what README promises (gradients agree, no steady-state recompile), or None."""
+    grad, traces = rec.get("gradcheck"), rec.get("traces") or {}
+    why = []
+    if grad is not None and not grad["ok"]:
+        why.append(f"gradient check failed: max relative error {grad['max_rel_err']:.2g}, loss "
+                   f"{grad.get('loss_rel_err', 0):.2g} (tolerance {grad['tol']:.2g})")
+    if traces.get("steady"):
+        why.append(f"{traces['steady']} recompilation(s) during the steady state (must be 0)")
+    return "; ".join(why) or None
 
 
 def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: float = 0.1,
@@ -342,7 +359,7 @@ def add_arguments(p):
     from bench import registry, tasks
     from bench.cli import csv_list
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
-    p.add_argument("--impls", type=csv_list(registry.IMPLS),
+    p.add_argument("--impls", type=csv_list(registry.known()),
                    help="comma-separated (default: the profile's: quick leaves out torch/compile)")
     p.add_argument("--devices", type=csv_list(registry.DEVICES),
                    help="comma-separated (default: cpu, plus gpu where an NVIDIA driver is present)")
