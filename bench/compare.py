@@ -15,7 +15,7 @@ DEFAULT_THRESHOLD = 10.0
 ENV_FIELDS = ("machine", "threads", "framework", "device")
 
 
-def add_arguments(p):
+def add_arguments(p):  # pragma: no mutate block
     from bench.cli import csv_list
     p.add_argument("base", metavar="BASE", help="the earlier results file")
     p.add_argument("new", metavar="NEW", help="the later results file")
@@ -121,6 +121,6 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
                         "rule": rule, "base": side(bsrc, bdata), "new": side(nsrc, ndata), "cells": cells})
 
 
-def run(args) -> int:
+def run(args) -> int:  # pragma: no mutate block
     report = compare(args.base, args.new, args.threshold, args.noise, args.noise_file, args.ignore_env)
     return gate.write_outputs(report, args)

@@ -100,7 +100,7 @@ def readme_block(readme: str) -> str:
     return m.group(1)
 
 
-def write(root: Path = ROOT) -> bool:
+def write(root: Path = ROOT) -> bool:  # pragma: no mutate block
     """Rewrite README's block from the results files; whether it changed."""
     path = root / "README.md"
     old = path.read_text()
@@ -110,7 +110,7 @@ def write(root: Path = ROOT) -> bool:
     return new != old
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> int:  # pragma: no mutate block
     p = argparse.ArgumentParser(prog="python -m bench.published", description=__doc__.split("\n")[0])
     p.add_argument("--write", action="store_true", help="rewrite README.md's block instead of printing it")
     args = p.parse_args(argv)

@@ -491,6 +491,11 @@ def print_summary(data: dict, out) -> None:
                       f"medians {statistics.median(of_medians):.4f} (range {min(of_medians):.3f}–{max(of_medians):.3f})")
     if bad_grads:
         console.print(f"gradcheck disagreement in: {', '.join(bad_grads)}")
+    short = [r for r in data["results"] if (r.get("step") or {}).get("short_blocks")]
+    if short:
+        console.print(f"{len(short)} cell(s) had steady-state blocks shorter than the minimum (step.short_blocks): "
+                      + ", ".join(f"{r['task']} {r['impl']} ({r['step']['short_blocks']} of "
+                                  f"{len(r['step']['samples_s'])})" for r in short[:6]) + (", ..." if len(short) > 6 else ""))
     h = data["harness"]
     counts = {s: sum(r["status"] == s for r in data["results"]) for s in ("ok", "skipped", "failed")}
     console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; wall {h['wall_s']:.1f} s; "
