@@ -51,7 +51,7 @@ def test_tolerances_catch_a_0_1_percent_error_at_every_profile_size(task):
 
 
 def test_published_errors_have_headroom_under_the_tolerances():
-    """Every cell of the published runs (every implementation, every swept size) is >= 5x inside its tolerance."""
+    """Every cell of the published runs (every implementation, every swept size) is >= 4x inside its tolerance."""
     worst = 0.0
     for path in sorted((ROOT / "results").glob("*.json")):
         for c in json.loads(path.read_text())["results"]:
@@ -59,7 +59,7 @@ def test_published_errors_have_headroom_under_the_tolerances():
                 size = tasks.resolve(c["task"], **runner_size(c))[1]
                 g = c["gradcheck"]
                 worst = max(worst, max(g["max_rel_err"], g["loss_rel_err"]) / gradcheck.tolerance(c["task"], size))
-    assert 0 < worst < 0.2, worst
+    assert 0 < worst < 0.25, worst
 
 
 def runner_size(cell):
