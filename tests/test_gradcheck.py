@@ -108,3 +108,15 @@ def test_the_reference_agrees_with_finite_differences_and_would_notice_a_slip(mo
     monkeypatch.setattr(mod, "loss_and_grads", lambda p, i, xp, **kw: (lambda r: (r[0], {k: 1.001 * g for k, g in
                                                                                        r[1].items()}))(real(p, i, xp, **kw)))
     assert gradcheck.finite_difference_error("single_layer") == pytest.approx(1e-3, rel=0.1)
+
+
+def test_check_cell_reports_grads_trajectory_and_skips(monkeypatch):
+    r = gradcheck.check_cell("single_layer", "numpy/manual")
+    assert r["status"] == "ok" and r["ok"] is True and set(r) == {"status", "grads", "trajectory", "ok"}
+    assert r["grads"]["ok"] and r["trajectory"]["ok"]
+    r = gradcheck.check_cell("elementwise", "numpy/manual", shape=(2, 2))
+    assert "trajectory" not in r and r["ok"] is True
+    monkeypatch.setenv(registry.EXTRA_IMPLS_ENV, "bench.fakes")
+    assert gradcheck.check_cell("mlp", "numpy/fake-grad")["ok"] is False
+    monkeypatch.setattr(registry, "nvidia_gpu_present", lambda: False)
+    assert gradcheck.check_cell("mlp", "torch/eager", "gpu")["status"] == "skipped"

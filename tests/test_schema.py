@@ -84,3 +84,42 @@ def test_skipped_and_failed_cells_need_only_a_reason(published):
     data["extra_field_from_a_newer_writer"] = {"anything": 1}
     cell["another"] = 2
     assert results.validate(data) is data
+
+
+def test_write_atomic_writes_json_beside_the_target_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    import numpy as np
+    path = tmp_path / "deep" / "r.json"
+    assert results.write_atomic(path, {"a": np.arange(3), "b": (1, 2), "c": {4}}) == path
+    assert path.read_text() == '{\n "a": [\n  0,\n  1,\n  2\n ],\n "b": [\n  1,\n  2\n ],\n "c": [\n  4\n ]\n}\n'
+    with pytest.raises(TypeError, match="object is not JSON serialisable"):
+        results.write_atomic(path, {"bad": object()})
+    assert sorted(p.name for p in path.parent.iterdir()) == ["r.json"]      # the old file kept, no .tmp left
+    seen = []
+    real = results.os.replace
+    monkeypatch.setattr(results.os, "replace", lambda a, b: (seen.append(Path(a)), real(a, b)))
+    results.write_atomic(path, {"x": 1})
+    assert seen[0].parent == path.parent and seen[0].name.startswith(".r.json.") and seen[0].suffix == ".tmp"
+
+
+def test_expand_and_load_name_the_problem(tmp_path, published):
+    (tmp_path / "b.json").write_text(json.dumps(published))
+    (tmp_path / "a.json").write_text(json.dumps(published))
+    (tmp_path / "notes.txt").write_text("x")
+    assert results.expand([tmp_path, tmp_path / "a.json"]) == [tmp_path / "a.json", tmp_path / "b.json",
+                                                                  tmp_path / "a.json"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for path, needle in ((empty, "folder holds no results files"), (tmp_path / "no.json", "no such results file")):
+        with pytest.raises(UsageError, match=needle):
+            results.load(path) if "no.json" in str(path) else results.expand([path])
+    with pytest.raises(UsageError, match="is a folder, not a results file"):
+        results.load(tmp_path)
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe")
+    with pytest.raises(UsageError, match="cannot read it"):
+        results.load(tmp_path / "bin.json")
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(UsageError, match="top level is not an object"):
+        results.load(tmp_path / "list.json")
+    cell = published["results"][0]
+    assert results.cell_key(cell) == (cell["task"], cell["impl"], cell["device"], json.dumps(cell["size"], sort_keys=True))
+    assert results.size_label({"shape": [3, 4], "op": "mul"}) == "shape=3x4 op=mul"

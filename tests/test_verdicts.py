@@ -7,6 +7,7 @@ import pytest
 from synth import cell, write
 
 from bench import ab, compare, gate
+from bench.errors import UsageError
 
 US = 1e-4
 BASE = [x * US for x in (0.95, 0.97, 0.99, 1.0, 1.01, 1.02, 1.03, 1.05)]
@@ -148,3 +149,23 @@ def test_gate_exit_code_and_order():
     assert gate.finish({"cells": [{"verdict": gate.ENV}, {"verdict": gate.SKIPPED}]})["exit"] == 0
     assert gate.finish({"cells": [{"verdict": gate.FAILED_NEW}]})["exit"] == 1
     assert json.dumps(gate.GATED) == json.dumps([gate.REGRESSION, gate.FAILED_NEW])
+
+
+def test_the_noise_file_is_read_per_machine(tmp_path):
+    path = tmp_path / "noise.json"
+    path.write_text(json.dumps({"machines": {"m": {"run_to_run_pct": 30, "by": "aa", "measured": "today",
+                                                   "how": "10 runs"}}}))
+    assert gate.noise("m", path) == (30.0, "run-to-run noise of m measured by aa on today (10 runs; noise.json)")
+    assert gate.noise("other", path) is None
+    path.write_text("[1, 2]")
+    with pytest.raises(UsageError, match="not a noise file"):
+        gate.noise("m", path)
+    with pytest.raises(UsageError, match="no such noise file"):
+        gate.noise("m", tmp_path / "none.json")
+    (tmp_path / "n2.json").write_text(json.dumps({"machines": {"m": {"run_to_run_pct": 30}}}))
+    thr, why = compare.threshold(10.0, "m", noise_file=tmp_path / "n2.json")
+    assert thr == 30.0 and why.startswith("threshold 10% raised to 30%, the run-to-run noise of m measured by ?")
+    with pytest.raises(UsageError):
+        compare.threshold(-1.0, "m")
+    with pytest.raises(UsageError):
+        compare.threshold(10.0, "m", noise_pct=-1.0)
