@@ -36,7 +36,7 @@ PROBE = ("import json, sys, platform, importlib.metadata as m\n"
          "                  'frameworks': {k: v(n) for k, n in json.loads(sys.argv[1]).items()}}))")
 
 
-def add_arguments(p):
+def add_arguments(p):  # pragma: no mutate block
     from bench import registry, runner, tasks
     from bench.cli import csv_list
     for side in ("base", "new"):
@@ -62,7 +62,7 @@ def add_arguments(p):
     gate.add_output_arguments(p)
 
 
-def _python(path: str, flag: str) -> str:
+def _python(path: str, flag: str) -> str:  # pragma: no mutate block
     """`path` if it names an executable (absolute, relative or on PATH), else UsageError."""
     found = shutil.which(path) if os.sep not in path else (path if os.access(path, os.X_OK) else None)
     if not found or Path(found).is_dir():
@@ -70,7 +70,7 @@ def _python(path: str, flag: str) -> str:
     return str(Path(found).absolute())
 
 
-def _git(*args, cwd) -> str:
+def _git(*args, cwd) -> str:  # pragma: no mutate block
     r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if r.returncode:
         raise UsageError(f"git {' '.join(args)}: {(r.stderr.strip().splitlines() or ['failed'])[-1]}")
@@ -78,7 +78,7 @@ def _git(*args, cwd) -> str:
 
 
 @contextmanager
-def worktree(rev: str, flag: str):
+def worktree(rev: str, flag: str):  # pragma: no mutate block
     """This project at git revision `rev`, checked out into a temporary worktree (removed afterwards)."""
     from bench.runner import ROOT
     top = _git("rev-parse", "--show-toplevel", cwd=ROOT)
@@ -95,7 +95,7 @@ def worktree(rev: str, flag: str):
         shutil.rmtree(path.parent, ignore_errors=True)
 
 
-def probe(side, flag: str) -> dict:
+def probe(side, flag: str) -> dict:  # pragma: no mutate block
     """The side's Python version and framework versions, asked of that Python (UsageError if it cannot run)."""
     from bench.environment import DISTS
     try:
@@ -192,7 +192,7 @@ def verdicts(records, n_sides, envs, threshold_pct, confidence) -> tuple[list[di
     return cells, merged
 
 
-def environment_of(base_env: dict, label: str, first: bool, how: str, info: dict, root: str, workers: dict) -> dict:
+def environment_of(base_env: dict, label: str, first: bool, how: str, info: dict, root: str, workers: dict) -> dict:  # pragma: no mutate block
     """One environment's `environment` block: the run's, with that Python's versions, git and workers."""
     from bench.environment import git
     env = {**base_env, "python": info["python"], "executable": Path(info["executable"]).name,
@@ -205,7 +205,7 @@ def environment_of(base_env: dict, label: str, first: bool, how: str, info: dict
     return env
 
 
-def check(args) -> None:
+def check(args) -> None:  # pragma: no mutate block
     """Usage errors of the ab-specific options, one line each."""
     pythons = (args.base_python, args.new_python)
     revs = (args.base_rev, args.new_rev)
@@ -222,7 +222,7 @@ def check(args) -> None:
         raise UsageError("--threshold must be >= 0 and --confidence in [0.5, 1)")
 
 
-def run(args) -> int:
+def run(args) -> int:  # pragma: no mutate block
     import secrets
     from datetime import datetime, timezone
 

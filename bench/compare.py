@@ -18,7 +18,7 @@ DEFAULT_THRESHOLD = 10.0
 ENV_FIELDS = ("machine", "threads", "framework", "device")
 
 
-def add_arguments(p):
+def add_arguments(p):  # pragma: no mutate block
     from bench.cli import csv_list
     p.add_argument("base", metavar="BASE", help="the earlier results file, or a folder of runs: then the latest "
                    "run in it of NEW's machine and profile taken before NEW")
@@ -172,7 +172,7 @@ def previous_run(folder, new_path):
     return max(found)[1] if found else None
 
 
-def run(args) -> int:
+def run(args) -> int:  # pragma: no mutate block
     from pathlib import Path
     from bench import results
     base = args.base

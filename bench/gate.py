@@ -118,7 +118,7 @@ def columns(report: dict) -> list[str]:
     return ["cell", "base", "new", "change", test, "verdict", "note"]
 
 
-def print_table(report: dict) -> None:
+def print_table(report: dict) -> None:  # pragma: no mutate block
     """The verdicts as a rich table on stdout, then the headline and the threshold's source."""
     import sys
     from rich.console import Console
@@ -146,7 +146,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(report: dict, args) -> int:
+def write_outputs(report: dict, args) -> int:  # pragma: no mutate block
     """Print the table, write --markdown and --json if asked; the exit code."""
     print_table(report)
     if getattr(args, "markdown", None):
@@ -158,7 +158,7 @@ def write_outputs(report: dict, args) -> int:
     return report["exit"]
 
 
-def add_output_arguments(p) -> None:
+def add_output_arguments(p) -> None:  # pragma: no mutate block
     """--markdown and --json, shared by compare and ab."""
     p.add_argument("--markdown", metavar="FILE", help="also write the verdicts as Markdown (e.g. a PR comment)")
     p.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")

@@ -14,11 +14,23 @@ DEVICES = ("cpu", "gpu")
 PARADIGM = {"manual": "hand-written backprop", "eager": "define-by-run", "compile": "define-and-run",
             "function": "define-and-run", "session": "define-and-run", "jit": "define-and-run"}
 EXTRA = {"numpy": "", "torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
+EXTRA_IMPLS_ENV = "FWBENCH_EXTRA_IMPLS"   # test hook: a module whose IMPLS maps more ids to Workload classes
+
+
+def extra_impls() -> dict:
+    """Implementations added by the module named in $FWBENCH_EXTRA_IMPLS (tests' fakes); never in IMPLS or lists."""
+    name = os.environ.get(EXTRA_IMPLS_ENV)
+    return dict(importlib.import_module(name).IMPLS) if name else {}
+
+
+def known() -> tuple:
+    """The ids `--impls` accepts: IMPLS plus any test-hook implementations."""
+    return IMPLS + tuple(extra_impls())
 
 
 def check_impl(impl: str) -> tuple[str, str]:
     """(framework, mode) of `impl`, or a ValueError naming the valid ids."""
-    if impl not in IMPLS:
+    if impl not in IMPLS and impl not in extra_impls():
         raise ValueError(f"unknown implementation {impl!r}; valid implementations: {', '.join(IMPLS)}")
     fw, mode = impl.split("/")
     return fw, mode
@@ -69,6 +81,8 @@ def skip_reason(impl: str, device: str = "cpu") -> str | None:
 def workload_class(impl: str):
     """The Workload subclass of `impl`; imports the framework."""
     fw, mode = check_impl(impl)
+    if impl in extra_impls():
+        return extra_impls()[impl]
     core = importlib.import_module(f"implementations.{fw}.core")
     return getattr(core, mode.capitalize())
 

@@ -242,16 +242,21 @@ class _Scheduler:
         self.ok(i)
 
     def ok(self, i, reason=None):
-        """Statistics of record `i`'s samples; status ok."""
+        """Statistics of record `i`'s samples; status ok, unless it broke a promise (`broken`): then failed."""
         from bench import timing
         rec, st = self.records[i], self.state[i]
-        rec["step"] = {**timing.stats(st["samples"]), "block": st["n"]}
+        minimum = MIN_BLOCK_S[rec["device"]]
+        rec["step"] = {**timing.stats(st["samples"]), "block": st["n"], "min_block_s": minimum,
+                       "short_blocks": sum(s * st["n"] < minimum for s in st["samples"])}
         reached, target = timing.precision_pct(rec["step"]), self.until and self.until.target_pct
         rec["step"]["precision"] = {"reached_pct": round(reached, 3) if reached != float("inf") else None,
                                     "target_pct": target, "met": None if target is None else reached <= target}
         rec["gflops"] = rec["flops"] / rec["step"]["median_s"] / 1e9 if rec["flops"] else None
-        rec.update(status="ok", reason=reason)
+        why = broken(rec)
+        rec.update(status="failed" if why else "ok", reason="; ".join(filter(None, [why, reason])) or None)
         st["phase"] = "done"
+        if why:
+            self.progress.note(f"{_label(rec)}: FAILED: {why}")
 
     def examples(self, cells, into):
         """The worked examples from the first side's CPU workers, into the dict `into`."""
@@ -374,6 +379,18 @@ class _Scheduler:
         return self.records
 
 
+def broken(rec) -> str | None:
+    """Why a measured record breaks what README promises (gradients agree, no steady-state recompile), or None."""
+    grad, traces = rec.get("gradcheck"), rec.get("traces") or {}
+    why = []
+    if grad is not None and not grad["ok"]:
+        why.append(f"gradient check failed: max relative error {grad['max_rel_err']:.2g}, loss "
+                   f"{grad.get('loss_rel_err', 0):.2g} (tolerance {grad['tol']:.2g})")
+    if traces.get("steady"):
+        why.append(f"{traces['steady']} recompilation(s) during the steady state (must be 0)")
+    return "; ".join(why) or None
+
+
 def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: float = 0.1,
               cell_timeout: float = 600.0, seed: int = 0, examples: dict | None = None,
               workers: dict | None = None, progress=None, on_update=None, worker_env: dict | None = None,
@@ -477,7 +494,7 @@ def add_arguments(p):
     from bench import registry, tasks
     from bench.cli import csv_list
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
-    p.add_argument("--impls", type=csv_list(registry.IMPLS),
+    p.add_argument("--impls", type=csv_list(registry.known()),
                    help="comma-separated (default: the profile's: quick leaves out torch/compile)")
     p.add_argument("--devices", type=csv_list(registry.DEVICES),
                    help="comma-separated (default: cpu, plus gpu where an NVIDIA driver is present)")
@@ -675,6 +692,11 @@ def print_summary(data: dict, out) -> None:
                       f"medians {statistics.median(of_medians):.4f} (range {min(of_medians):.3f}–{max(of_medians):.3f})")
     if bad_grads:
         console.print(f"gradcheck disagreement in: {', '.join(bad_grads)}")
+    short = [r for r in data["results"] if (r.get("step") or {}).get("short_blocks")]
+    if short:
+        console.print(f"{len(short)} cell(s) had steady-state blocks shorter than the minimum (step.short_blocks): "
+                      + ", ".join(f"{r['task']} {r['impl']} ({r['step']['short_blocks']} of "
+                                  f"{len(r['step']['samples_s'])})" for r in short[:6]) + (", ..." if len(short) > 6 else ""))
     h = data["harness"]
     if h.get("precision"):
         pr, ok = h["precision"], sum(r["status"] == "ok" for r in data["results"])
