@@ -36,12 +36,14 @@ def cell(task, impl, median_s=None, *, given=None, build_s=0.0, import_s=0.5, fi
     return out
 
 
+HARNESS = {"overhead_s": 5e-8, "timer": "perf_counter", "min_block_s": dict(timing.MIN_BLOCK_S), "blocks": 16,
+           "warmup_s": 0.1, "wall_s": 60.0, "interrupted": False}
+
+
 def run(cells, run_id="synthetic", created="2026-01-01T00:00:00+00:00", profile="quick", **env):
     """A whole results file (dict) around `cells`; `env` replaces environment fields."""
     data = {"schema": results.SCHEMA, "run_id": run_id, "created": created, "profile": profile,
-            "environment": {**ENV, **env}, "examples": {}, "results": cells,
-            "harness": {"overhead_s": 5e-8, "timer": "perf_counter", "min_block_s": dict(timing.MIN_BLOCK_S),
-                        "blocks": 16, "warmup_s": 0.1, "wall_s": 60.0, "interrupted": False}}
+            "environment": {**ENV, **env}, "examples": {}, "results": cells, "harness": dict(HARNESS)}
     return results.validate(data, run_id)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import synth
 from bench import ab, gate, results, runner, shift, timing
 from bench.cli import main
 from bench.progress import Progress
@@ -180,13 +181,11 @@ def synthetic(path, seed, fw_shift=None, slow=None, cell_sd=0.0, noise=0.02, blo
             m = 10.0 ** (t + 1) * 1e-6 * (i + 1) * (fw_shift or {}).get(impl.split("/")[0], 1.0)
             m *= slow[1] if slow and slow[0] == (task, impl) else 1.0
             m *= float(np.exp(rng.normal(0, cell_sd))) if cell_sd else 1.0
-            step = {**timing.stats(m * np.exp(rng.normal(0, noise, blocks))), "block": 10}
-            cells.append({"task": task, "impl": impl, "device": "cpu", "size": {"n": 1}, "variant": None,
-                          "status": "ok", "reason": None, "step": step})
+            cells.append(synth.cell(task, impl, given=list(m * np.exp(rng.normal(0, noise, blocks))), block=10))
     data = {"schema": results.SCHEMA, "run_id": Path(path).stem, "created": created,
-            "environment": {"machine": "synthetic 2-core", "threads": 2,
+            "environment": {**synth.ENV, "machine": "synthetic 2-core", "threads": 2,
                             "frameworks": {"numpy": "2", "torch": "2.13", "jax": "0.10"}},
-            "harness": {"overhead_s": 1e-7}, "results": cells}
+            "harness": dict(synth.HARNESS), "results": cells}
     results.write_atomic(path, data)
     return path
 

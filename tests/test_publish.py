@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import synth
 from bench import results
 from bench.cli import main
 
@@ -42,10 +43,11 @@ def synthetic(folder: Path, machine: str, day: int, scale: float = 1.0, profile:
                       "memory": {"peak_rss_bytes": 40_000_000, "gpu_peak_bytes": None}, "flops": 72})
     run_id = f"{machine}-{day:02d}-{profile}"
     data = {"schema": 1, "run_id": run_id, "created": f"2031-01-{day:02d}T12:00:00+00:00", "profile": profile,
-            "environment": {"machine": machine, "threads": 1, "frameworks": {"numpy": "2.0.0", "torch": "2.13.0"},
+            "environment": {**synth.ENV, "machine": machine, "threads": 1,
+                            "frameworks": {"numpy": "2.0.0", "torch": "2.13.0"},
                             "git": {"commit": f"{day:02d}" + "a" * 38, "dirty": False}, "python": "3.11.7",
-                            "cpu": {"model": machine, "cores_physical": 2}, "gpus": []},
-            "harness": {"overhead_s": 1e-7}, "results": cells}
+                            "cpu": {"model": machine, "cores_physical": 2, "peak_gflops": None}, "gpus": []},
+            "harness": dict(synth.HARNESS), "results": cells}
     return results.write_atomic(folder / f"{run_id}.json", data)
 
 

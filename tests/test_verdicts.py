@@ -116,8 +116,8 @@ def test_ab_flags_a_slowdown_whose_ci_lies_above_one():
 def test_ab_leaves_a_median_above_the_threshold_alone_when_its_ci_straddles_one():
     v = ab_verdict([0.8, 1.3, 0.9, 1.25, 1.1, 1.1, 0.95, 1.2])
     assert v["ratio"] == pytest.approx(1.10) and v["ratio_ci"][0] < 1 < v["ratio_ci"][1]
-    assert v["verdict"] == gate.UNCHANGED
-    assert ab_verdict([1 / r for r in (0.8, 1.3, 0.9, 1.25, 1.1, 1.1, 0.95, 1.2)])["verdict"] == gate.UNCHANGED
+    assert v["verdict"] == gate.INCONCLUSIVE              # neither a regression nor, with that CI, unchanged
+    assert ab_verdict([1 / r for r in (0.8, 1.3, 0.9, 1.25, 1.1, 1.1, 0.95, 1.2)])["verdict"] == gate.INCONCLUSIVE
 
 
 def test_ab_uses_its_99_percent_interval():
@@ -125,7 +125,7 @@ def test_ab_uses_its_99_percent_interval():
     assert ab.CONFIDENCE == 0.99
     assert gate.ratio_ci(ratios, 0.95)[1] > 1 >= gate.ratio_ci(ratios, 0.99)[1]
     assert ab_verdict(ratios, confidence=0.95)["verdict"] == gate.REGRESSION
-    assert ab_verdict(ratios)["verdict"] == gate.UNCHANGED
+    assert ab_verdict(ratios)["verdict"] == gate.INCONCLUSIVE
 
 
 def test_ab_within_the_threshold_is_unchanged():
