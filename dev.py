@@ -46,8 +46,8 @@ def main(argv):
         return 2
     ensure_venv()
     what, rest = argv[0], argv[1:]
-    if what == "test":
-        sh(PY, "-m", "pytest", "-q", *rest)
+    if what == "test":           # two pytest-xdist workers, except for the timing grid (one process, one cell at a time)
+        sh(PY, "-m", "pytest", "-q", *(() if "--benchmark" in rest else ("-n", "2")), *rest)
     elif what == "bench":
         out = ROOT / "runs"
         sh(PY, "-m", "bench", "gradcheck")
