@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path

@@ -1,4 +1,7 @@
 """Synthetic results files whose numbers are known: cells with chosen medians and real (seeded) noise."""
+import contextlib
+import io
+
 import numpy as np
 
 from bench import results, runner, timing
@@ -51,3 +54,15 @@ def write(path, cells, **kw):
     """`run(cells, **kw)` written to `path`; the path."""
     results.write_atomic(path, run(cells, run_id=kw.pop("run_id", path.stem), **kw))
     return path
+
+
+def fwbench(*args):
+    """`fwbench ARGS` in this process (fast): (exit code, stdout, stderr)."""
+    from bench.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()

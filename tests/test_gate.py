@@ -1,7 +1,5 @@
 """The regression gate: compare, ab, history and export on small real results files (no timing asserts)."""
-import contextlib
 import copy
-import io
 import json
 import re
 import subprocess
@@ -11,20 +9,14 @@ from pathlib import Path
 import pytest
 
 from bench import ab, gate, results
-from bench.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def fwbench(*args):
     """`fwbench ARGS` in this process (fast); stdout, stderr and the exit code as subprocess.run gives them."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as e:
-            code = e.code
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+    from synth import fwbench as inproc
+    return subprocess.CompletedProcess(args, *inproc(*args))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import api, registry, runner, worker
+from bench import registry, runner, worker
 from bench.workload import SkipCell
 
 ROOT = Path(__file__).resolve().parent.parent

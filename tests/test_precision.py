@@ -4,7 +4,6 @@ The round loop runs on fakes with a known truth (blocks drawn from a known distr
 block advances by a known cost); compare runs on synthetic results files with a known run-wide shift and a
 known injected slowdown; a few tiny real runs check the CLI, the results file, the report and the export.
 """
-import contextlib
 import io
 import json
 import re
@@ -17,21 +16,12 @@ import pytest
 
 import synth
 from bench import ab, gate, results, runner, shift, timing
-from bench.cli import main
 from bench.progress import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fwbench(*args):
-    """`fwbench ARGS` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+fwbench = synth.fwbench
 
 
 # ---------------------------------------------------------------- the round loop, on fakes

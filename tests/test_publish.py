@@ -1,12 +1,8 @@
 """`fwbench publish`: a site from synthetic runs of two machines; machines never mix; links resolve in Chromium."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,7 +11,6 @@ import pytest
 
 import synth
 from bench import results
-from bench.cli import main
 
 CHROMIUM = "/usr/bin/chromium"
 CELLS = ((("elementwise", {"shape": [3, 4], "op": "mul"}), "numpy/manual", 2e-5),
@@ -51,15 +46,7 @@ def synthetic(folder: Path, machine: str, day: int, scale: float = 1.0, profile:
     return results.write_atomic(folder / f"{run_id}.json", data)
 
 
-def fwbench(*args):
-    """`fwbench ARGS` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+fwbench = synth.fwbench
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 from synth import ENV, cell, run, write
 
 from bench import ab, compare, gate, published, timing

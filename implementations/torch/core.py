@@ -1,5 +1,4 @@
 """torch/eager and torch/compile: tensors on the device, autograd for gradients, a fused SGD update."""
-import numpy as np
 import torch
 
 from bench.workload import SkipCell, Workload
