@@ -94,9 +94,9 @@ def worktree(rev: str, flag: str):
 
 def probe(side, flag: str) -> dict:
     """The side's Python version and framework versions, asked of that Python (UsageError if it cannot run)."""
-    from bench.environment import DISTS
+    from bench.registry import dists
     try:
-        r = subprocess.run([side.python, "-c", PROBE, json.dumps(DISTS)], cwd=side.root, capture_output=True,
+        r = subprocess.run([side.python, "-c", PROBE, json.dumps(dists())], cwd=side.root, capture_output=True,
                            text=True, timeout=120)
         return json.loads(r.stdout)
     except (OSError, subprocess.SubprocessError, ValueError):
@@ -197,7 +197,7 @@ def run(args) -> int:
     from bench.progress import Progress
     check(args)
     spec = runner.PROFILES[args.profile]
-    impls = args.impls or [i for i in registry.IMPLS if args.profile == "full" or i != "torch/compile"]
+    impls = args.impls or (list(registry.IMPLS) if args.profile == "full" else registry.quick_impls())
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
     blocks, k = args.blocks or spec["blocks"], args.processes

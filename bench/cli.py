@@ -53,7 +53,7 @@ def run(args) -> int:
         for impl in api.impls(task):
             cells = []
             for device in args.devices:
-                reason = api.skip_reason(impl, device)
+                reason = api.skip_reason(impl, device, task)
                 cells.append(f"{device}: {'ok' if reason is None else 'skip (' + reason + ')'}")
             print(f"  {impl:<22} " + "; ".join(cells))
     return 0

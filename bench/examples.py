@@ -69,10 +69,15 @@ def _elementwise(impl, device, op):
 
 
 def compute(impl, device="cpu") -> dict:
-    """Every worked example computed by `impl`: JSON-ready numbers, keyed like SLIDE."""
-    return {"dog_wolf": _dog_wolf(impl, device),
-            "elementwise_mul": _elementwise(impl, device, "mul"),
-            "elementwise_add": _elementwise(impl, device, "add")}
+    """Every worked example computed by `impl`: JSON-ready numbers, keyed like SLIDE (but for tasks it does not do)."""
+    from bench.registry import task_skip_reason
+    out = {}
+    if not task_skip_reason(impl, "single_layer"):
+        out["dog_wolf"] = _dog_wolf(impl, device)
+    if not task_skip_reason(impl, "elementwise"):
+        out["elementwise_mul"] = _elementwise(impl, device, "mul")
+        out["elementwise_add"] = _elementwise(impl, device, "add")
+    return out
 
 
 def _agrees(slide, value) -> bool:

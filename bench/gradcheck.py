@@ -94,7 +94,7 @@ def trajectory(w, steps=TRAJECTORY_STEPS) -> dict:
 def check_cell(task, impl, device="cpu", **size) -> dict:
     """Gradient and trajectory check of one cell, or its skip reason."""
     from bench import api
-    reason = api.skip_reason(impl, device)
+    reason = api.skip_reason(impl, device, task)
     if reason:
         return {"status": "skipped", "reason": reason}
     w = api.make(task, impl, device=device, **size)

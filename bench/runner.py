@@ -19,14 +19,6 @@ from bench.timing import MIN_BLOCK_S
 from bench.worker import PROTOCOL, Proc, WorkerError
 
 ROOT = Path(__file__).resolve().parent.parent
-GRAPH_MODES = ("torch/compile", "tensorflow/function", "tensorflow/session", "jax/jit")
-RETRACE_HOW = {
-    "torch/compile": "dynamo guards fail on the new shape and it recompiles (marking the dimension dynamic)",
-    "tensorflow/function": "tf.function traces the step again for the new input shapes",
-    "tensorflow/session": "placeholders have fixed shapes, so a new batch size means building a new Graph "
-                          "and Session; the build is counted in first_step_s",
-    "jax/jit": "jax.jit lowers and XLA compiles the step again for the new shapes",
-}
 WARM_FRACTION = 2          # before each timed block, n // 2 (>= 1) untimed steps: it starts hot, as in a user's loop
 SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
 IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
@@ -145,6 +137,8 @@ class _Scheduler:
         """Why this record cannot run, known without a worker (this interpreter: bench.api.skip_reason)."""
         from bench import registry
         c, side = st["cell"], st["side"]
+        if registry.task_skip_reason(c["impl"], c["task"]):
+            return registry.task_skip_reason(c["impl"], c["task"])
         if side.python == sys.executable and Path(side.root).resolve() == ROOT:
             return registry.skip_reason(c["impl"], c["device"])
         if c["device"] == "gpu" and not registry.nvidia_gpu_present():
@@ -216,7 +210,8 @@ class _Scheduler:
             return self.fail(i, f"after steady state: {reply['error']}")
         rec["traces"]["steady"] = reply["traces_steady"]
         if reply.get("retrace"):
-            rec["retrace"] = {**reply["retrace"], "how": RETRACE_HOW.get(c["impl"])}
+            from bench import registry
+            rec["retrace"] = {**reply["retrace"], "how": registry.retrace_how(c["impl"])}
         self.ok(i)
 
     def ok(self, i, reason=None):
@@ -352,7 +347,8 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
 # ---------------------------------------------------------------- profiles and the `run` subcommand
 PROFILES = {
     "quick": {"blocks": 12, "warmup_s": 0.1, "retrace": False, "sweep": False, "examples": False,
-              "about": "default sizes, every task and implementation but torch/compile, 12 blocks per cell"},
+              "about": "default sizes, every task and implementation but those with a long build (torch/compile), "
+                       "12 blocks per cell"},
     "full": {"blocks": 16, "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
              "about": "every implementation, size sweeps, retrace cost of the graph modes, the worked examples, "
                       "16 blocks per cell"},
@@ -373,6 +369,7 @@ def canonical(task: str, size: dict) -> dict:
 
 def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
     """The cells of a run: task x size x implementation x device, in that order."""
+    from bench import registry
     spec = PROFILES[profile]
     cells = []
     for task in task_names:
@@ -381,7 +378,7 @@ def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
             size = canonical(task, size)
             for impl in impls:
                 for device in devices:
-                    retrace = spec["retrace"] and impl in GRAPH_MODES and size == default
+                    retrace = spec["retrace"] and registry.retrace_how(impl) is not None and size == default
                     cell = {"task": task, "impl": impl, "device": device, "size": size, "variant": None,
                             "retrace": canonical(task, RETRACE[task]) if retrace else None}
                     cells.append(cell)
@@ -393,7 +390,7 @@ def add_arguments(p):
     from bench.cli import csv_list
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
     p.add_argument("--impls", type=csv_list(registry.IMPLS),
-                   help="comma-separated (default: the profile's: quick leaves out torch/compile)")
+                   help="comma-separated (default: the profile's: quick leaves out those with a long build)")
     p.add_argument("--devices", type=csv_list(registry.DEVICES),
                    help="comma-separated (default: cpu, plus gpu where an NVIDIA driver is present)")
     p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
@@ -436,7 +433,7 @@ def run(args) -> int:
     if args.cell_timeout <= 0:
         raise UsageError(f"--cell-timeout must be a positive number of seconds, got {args.cell_timeout:g}")
     task_names = args.tasks or list(tasks.TASKS)
-    impls = args.impls or [i for i in registry.IMPLS if args.profile == "full" or i != "torch/compile"]
+    impls = args.impls or (list(registry.IMPLS) if args.profile == "full" else registry.quick_impls())
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
     blocks = args.blocks or spec["blocks"]

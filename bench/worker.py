@@ -22,7 +22,6 @@ import time
 import traceback
 
 PROTOCOL = 1
-IMPORTS = {"numpy": ("numpy",), "torch": ("torch",), "tensorflow": ("tensorflow",), "jax": ("jax",)}
 
 
 class WorkerError(RuntimeError):
@@ -172,15 +171,21 @@ def cell_gpu_peak(start, end, resettable: bool):
 
 
 class Worker:
-    """The cells of one framework on one device, kept alive between the runner's requests."""
+    """The cells of one framework on one device, kept alive between the runner's requests; what it imports and the
+    environment it sets first come from the framework's declaration in its implementations/ folder."""
 
     def __init__(self, fw, device, threads):
+        from bench import registry
         self.fw, self.device, self.threads, self.cells = fw, device, threads, {}
+        self.decl = registry.FRAMEWORKS.get(fw) or {"env": {}, "allocator": fw, "folder": fw}
+        self.allocator = self.decl["allocator"]        # whose GPU allocator counts this framework's memory
 
     def start(self) -> dict:
-        """Import the framework (timed: import_s) and give it the run's thread count."""
+        """Set the environment the framework's folder declares, import it (timed: import_s), give it the thread count."""
         import importlib
-        names = IMPORTS[self.fw] + (("cupy",) if (self.fw, self.device) == ("numpy", "gpu") else ())
+        from bench import registry
+        os.environ.update(self.decl["env"])
+        names = registry.modules(self.fw, self.device)
         t0 = time.perf_counter()
         mods = []
         for name in names:
@@ -189,7 +194,7 @@ class Worker:
             except ImportError as e:
                 return {"ready": False, "skip": f"{name} cannot be imported here ({e})"}
         import_s = time.perf_counter() - t0
-        self.core = importlib.import_module(f"implementations.{self.fw}.core")
+        self.core = importlib.import_module(f"implementations.{self.decl['folder']}.core")
         self.core.set_threads(self.threads)
         from threadpoolctl import threadpool_info
         blas = [{k: lib.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer")}
@@ -202,7 +207,7 @@ class Worker:
         from bench import api, timing
         from bench.workload import SkipCell
         gpu = self.device == "gpu"
-        gpu_start = _gpu_memory(self.fw, reset=True) if gpu else None
+        gpu_start = _gpu_memory(self.allocator, reset=True) if gpu else None
         clock = time.perf_counter
         try:
             t0 = clock()
@@ -236,7 +241,7 @@ class Worker:
         """A cell's GPU memory: its own peak above the baseline it began at (the worker's earlier cells, still held)."""
         if self.device != "gpu":
             return {"gpu_peak_bytes": None}
-        return {"gpu_peak_bytes": cell_gpu_peak(start, _gpu_memory(self.fw), resettable=self.fw != "jax"),
+        return {"gpu_peak_bytes": cell_gpu_peak(start, _gpu_memory(self.allocator), resettable=self.allocator != "jax"),
                 "gpu_baseline_bytes": int(start[0]) if start else None}
 
     def block(self, req) -> dict:

@@ -9,7 +9,7 @@ SMALL = {"cnn": {"batch": 4}}      # the CNN grid runs on a small batch to keep 
 
 
 def make_or_skip(task, impl, **kw):
-    reason = api.skip_reason(impl, "cpu")
+    reason = api.skip_reason(impl, "cpu", task)
     if reason:
         pytest.skip(reason)
     return api.make(task, impl, **kw)
