@@ -137,10 +137,8 @@ class _Scheduler:
         """Why this record cannot run, known without a worker (this interpreter: bench.api.skip_reason)."""
         from bench import registry
         c, side = st["cell"], st["side"]
-        if registry.task_skip_reason(c["impl"], c["task"]):
-            return registry.task_skip_reason(c["impl"], c["task"])
         if side.python == sys.executable and Path(side.root).resolve() == ROOT:
-            return registry.skip_reason(c["impl"], c["device"])
+            return registry.task_skip_reason(c["impl"], c["task"]) or registry.skip_reason(c["impl"], c["device"])
         if c["device"] == "gpu" and not registry.nvidia_gpu_present():
             return "no GPU on this machine (no NVIDIA driver found)"
         return None

@@ -14,7 +14,8 @@ def _backend(name, jit_over, eager_over, colours):
     modes = {"jit": {"paradigm": "define-and-run", "colour": colours[0], "wraps": jit_over, "about": JIT,
                      "retrace": "a new batch size makes Keras trace and compile its train step again"},
              "eager": {"paradigm": "define-by-run", "colour": colours[1], "wraps": eager_over, "about": EAGER}}
-    return {"imports": ("keras", name), "extra": "keras", "env": {"KERAS_BACKEND": name}, "allocator": name,
+    return {"imports": ("keras", name), "extra": "keras", "install": {name: f"pip install '.[{name}]'"},
+            "env": {"KERAS_BACKEND": name}, "allocator": name,
             "modes": {m: v for m, v in modes.items() if v["wraps"]}, "skip_tasks": {"elementwise": SKIP}}
 
 
