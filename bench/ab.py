@@ -197,11 +197,10 @@ def run(args) -> int:
     from bench.progress import Progress
     check(args)
     spec = runner.PROFILES[args.profile]
-    impls = args.impls or (list(registry.IMPLS) if args.profile == "full" else registry.quick_impls())
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
     blocks, k = args.blocks or spec["blocks"], args.processes
-    cells = runner.make_cells(args.profile, args.tasks or list(tasks.TASKS), impls, devices)
+    cells = runner.make_cells(args.profile, args.tasks or list(tasks.TASKS), args.impls, devices)
     now = datetime.now(timezone.utc)
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     out_dir = Path(args.out_dir or f"runs/ab-{run_id}")

@@ -63,7 +63,13 @@ def paradigm(impl: str) -> str:
 
 def quick_impls() -> list[str]:
     """The implementations of the quick profile: all but those whose build takes too long for it."""
-    return [i for i in IMPLS if mode_info(i).get("quick", True)]
+    return [i for i in IMPLS if mode_info(i).get("quick", True) is not False]
+
+
+def in_quick(impl: str, task: str) -> bool:
+    """Whether the quick profile runs `impl` on `task` (a mode may declare the tasks it is quick enough for)."""
+    quick = mode_info(impl).get("quick", True)
+    return quick if isinstance(quick, bool) else task in quick
 
 
 def retrace_how(impl: str) -> str | None:
@@ -74,6 +80,11 @@ def retrace_how(impl: str) -> str | None:
 def wrapped(impl: str) -> str | None:
     """The raw implementation `impl` is a layer over (None for a raw one)."""
     return mode_info(impl).get("wraps")
+
+
+def worker_of(fw: str) -> str:
+    """The framework whose worker process runs `fw`'s cells: its own, or the one it declares it runs on."""
+    return FRAMEWORKS.get(fw, {}).get("worker", fw)
 
 
 def modules(fw: str, device: str = "cpu") -> tuple[str, ...]:

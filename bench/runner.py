@@ -54,7 +54,7 @@ class _Scheduler:
 
     def __init__(self, cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
                  worker_env=None, quiesce=True):
-        from bench import environment, tasks
+        from bench import environment, registry, tasks
         from bench.progress import Progress
         self.sides, self.threads, self.blocks, self.warmup_s = sides, threads, blocks, warmup_s
         self.timeout, self.seed, self.workers = cell_timeout, seed, workers
@@ -70,7 +70,7 @@ class _Scheduler:
                     "variant": c.get("variant"), "side": side.label, "status": "failed", "reason": PENDING,
                     "phases": None, "step": None, "traces": None, "retrace": None, "gradcheck": None,
                     "memory": None, "harness_s": None, "flops": tasks.get(c["task"]).flops(c["size"]), "gflops": None})
-                self.state.append({"cell": c, "side": side, "key": (side.label, c["impl"].split("/")[0], c["device"]),
+                self.state.append({"cell": c, "side": side, "key": (side.label, registry.worker_of(c["impl"].split("/")[0]), c["device"]),
                                    "phase": "pending", "samples": []})
 
     def fail(self, i, reason):
@@ -223,8 +223,9 @@ class _Scheduler:
 
     def examples(self, cells, into):
         """The worked examples from the first side's CPU workers, into the dict `into`."""
+        from bench.registry import worker_of
         for (label, fw, device), proc in list(self.procs.items()):
-            impls = sorted({c["impl"] for c in cells if c["impl"].split("/")[0] == fw})
+            impls = sorted({c["impl"] for c in cells if worker_of(c["impl"].split("/")[0]) == fw})
             if label == self.sides[0].label and device == "cpu":
                 self.progress.phase(f"{fw} worker", "worked examples")
                 try:
@@ -366,9 +367,14 @@ def canonical(task: str, size: dict) -> dict:
 
 
 def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
-    """The cells of a run: task x size x implementation x device, in that order."""
+    """The cells of a run: task x size x implementation x device, in that order. `impls` None: the profile's own
+    (quick: those whose folders declare them quick enough, on the tasks they declare)."""
     from bench import registry
     spec = PROFILES[profile]
+    if impls is None:
+        impls = list(registry.IMPLS) if profile == "full" else registry.quick_impls()
+        return [c for c in make_cells(profile, task_names, impls, devices)
+                if profile == "full" or registry.in_quick(c["impl"], c["task"])]
     cells = []
     for task in task_names:
         default = canonical(task, {})
@@ -431,11 +437,10 @@ def run(args) -> int:
     if args.cell_timeout <= 0:
         raise UsageError(f"--cell-timeout must be a positive number of seconds, got {args.cell_timeout:g}")
     task_names = args.tasks or list(tasks.TASKS)
-    impls = args.impls or (list(registry.IMPLS) if args.profile == "full" else registry.quick_impls())
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
     blocks = args.blocks or spec["blocks"]
-    cells = make_cells(args.profile, task_names, impls, devices)
+    cells = make_cells(args.profile, task_names, args.impls, devices)
     # --aa: the same cells again in a second set of workers (same Python, same checkout), blocks paired
     # round by round exactly as the A/B gate pairs two environments
     sides = (Side(), Side("aa-copy")) if args.aa else (Side(),)
@@ -443,8 +448,9 @@ def run(args) -> int:
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     out = Path(args.out or f"runs/{run_id}.json")
     worker_env = dict(args.worker_env)
-    command = (f"fwbench run --profile {args.profile} --tasks {','.join(task_names)} --impls {','.join(impls)} "
-               f"--devices {','.join(devices)} --threads {threads} --blocks {blocks}"
+    command = (f"fwbench run --profile {args.profile} --tasks {','.join(task_names)}"
+               + (f" --impls {','.join(args.impls)}" if args.impls else "")
+               + f" --devices {','.join(devices)} --threads {threads} --blocks {blocks}"
                + (" --aa" if args.aa else "") + (" --examples" if args.examples else "")
                + "".join(f" --worker-env {k}={v}" for k, v in worker_env.items()) + f" --out {out}")
     t0 = time.perf_counter()

@@ -114,8 +114,7 @@ def run(args) -> int:
     if not args.tolerance > 0:
         raise UsageError(f"--tolerance must be a positive percentage, got {args.tolerance:g}")
     task_names = args.tasks or list(tasks.TASKS)
-    impls = args.impls or registry.quick_impls()
-    grid = runner.make_cells(args.profile, task_names, impls, args.devices)
+    grid = runner.make_cells(args.profile, task_names, args.impls, args.devices)
     cells = [c for c in grid if registry.skip_reason(c["impl"], c["device"]) is None
              and registry.task_skip_reason(c["impl"], c["task"]) is None]
     skipped = len(grid) - len(cells)

@@ -176,9 +176,11 @@ class Worker:
 
     def __init__(self, fw, device, threads):
         from bench import registry
+        fw = registry.worker_of(fw)              # a framework that runs in another's worker makes this one that
         self.fw, self.device, self.threads, self.cells = fw, device, threads, {}
         self.decl = registry.FRAMEWORKS.get(fw) or {"env": {}, "allocator": fw, "folder": fw}
         self.allocator = self.decl["allocator"]        # whose GPU allocator counts this framework's memory
+        self.import_s, self.guests = None, {}
 
     def start(self) -> dict:
         """Set the environment the framework's folder declares, import it (timed: import_s), give it the thread count."""
@@ -193,7 +195,7 @@ class Worker:
                 mods.append(importlib.import_module(name))
             except ImportError as e:
                 return {"ready": False, "skip": f"{name} cannot be imported here ({e})"}
-        import_s = time.perf_counter() - t0
+        import_s = self.import_s = time.perf_counter() - t0
         self.core = importlib.import_module(f"implementations.{self.decl['folder']}.core")
         self.core.set_threads(self.threads)
         from threadpoolctl import threadpool_info
@@ -202,10 +204,32 @@ class Worker:
         return {"ready": True, "protocol": PROTOCOL, "pid": os.getpid(), "import_s": import_s,
                 "version": getattr(mods[0], "__version__", None), "blas": blas}
 
+    def guest(self, fw) -> dict:
+        """A framework that runs in this worker (it declares `worker`: this one): its environment set and its own
+        modules imported at its first cell. Its import_s is this worker's plus that import (what a fresh process
+        would pay), or the skip reason when they cannot be imported."""
+        if fw not in self.guests:
+            import importlib
+            from bench import registry
+            decl = registry.FRAMEWORKS[fw]
+            os.environ.update(decl["env"])
+            t0 = time.perf_counter()
+            try:
+                for name in registry.modules(fw, self.device):
+                    importlib.import_module(name)
+                self.guests[fw] = {"import_s": self.import_s + time.perf_counter() - t0}
+            except ImportError as e:
+                self.guests[fw] = {"skip": f"{name} cannot be imported here ({e})"}
+        return self.guests[fw]
+
     def prepare(self, req) -> dict:
         """setup, build, first step, gradcheck, warm-up and calibration of one cell."""
         from bench import api, timing
         from bench.workload import SkipCell
+        fw = req["impl"].split("/")[0]
+        guest = self.guest(fw) if fw != self.fw else {}
+        if "skip" in guest:
+            return {"skip": guest["skip"]}
         gpu = self.device == "gpu"
         gpu_start = _gpu_memory(self.allocator, reset=True) if gpu else None
         clock = time.perf_counter
@@ -232,7 +256,7 @@ class Worker:
         n, block_s = timing.calibrate(w.step, w.sync, req["min_block_s"])
         t6 = clock()
         self.cells[req["cell"]] = {"w": w, "n": n, "traces": 0, "fn": w.fn}
-        return {"phases": {"setup_s": t1 - t0, "build_s": t2 - t1b, "first_step_s": t3 - t2},
+        return {"phases": {**guest, "setup_s": t1 - t0, "build_s": t2 - t1b, "first_step_s": t3 - t2},
                 "traces_build": traces_build, "gradcheck": grad, "block": n, "block_s": block_s,
                 "harness_s": {"gradcheck_s": t4 - t3, "warmup_s": t5 - t4, "calibrate_s": t6 - t5},
                 "memory": {"peak_rss_bytes": _rss_peak(), **self._gpu_peak(gpu_start)}}
@@ -290,7 +314,9 @@ class Worker:
     def examples(self, req) -> dict:
         """The slides' worked examples computed by each implementation of this framework."""
         from bench.examples import compute
-        return {"examples": {impl: compute(impl, self.device) for impl in req["impls"]}}
+        fws = {impl.split("/")[0] for impl in req["impls"]} - {self.fw}
+        ready = {fw for fw in fws if "skip" not in self.guest(fw)} | {self.fw}
+        return {"examples": {impl: compute(impl, self.device) for impl in req["impls"] if impl.split("/")[0] in ready}}
 
 
 def _size(size: dict) -> dict:

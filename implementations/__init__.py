@@ -10,7 +10,10 @@ A folder is a framework to the harness through what its `__init__.py` declares (
         "install": {module: "how to install it"},   # where that is not the extra (optional)
         "env": {...},           # environment its worker sets before the imports (optional)
         "allocator": "fw",      # whose GPU allocator counts its memory (default: the id)
-        "modes": {mode: {"paradigm": ..., "colour": "#rrggbb", "quick": False (left out of the quick profile),
+        "worker": "fw",         # run its cells in that framework's worker process (default: its own); its env is set
+                                # and its imports made (timed, added to that worker's import_s) at its first cell
+        "modes": {mode: {"paradigm": ..., "colour": "#rrggbb",
+                         "quick": False (left out of the quick profile) or (tasks it runs there) (default: all),
                          "retrace": "what a new batch size costs" (graph modes: measured in the full profile),
                          "wraps": "fw/mode" (the raw implementation this one is a layer over)}},
         "skip_tasks": {task: reason},   # tasks it does not implement, and why (optional)

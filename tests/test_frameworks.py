@@ -4,7 +4,9 @@ A toy framework added to a copy of the checkout (a folder, nothing else) is list
 environment it declares, and skipped where its module is missing; Keras, added the same way, is named nowhere in bench/.
 """
 import importlib.util
+import json
 import os
+import subprocess
 import shutil
 import sys
 from pathlib import Path
@@ -19,7 +21,9 @@ ORDER = 5
 FRAMEWORKS = {"toy": {"imports": ("numpy",), "extra": "toy", "env": {"FWBENCH_TOY_MARK": "declared"},
                       "modes": {"manual": {"paradigm": "hand-written backprop"}}},
               "toy-missing": {"imports": ("fwbench_no_such_module",), "extra": "toy",
-                              "modes": {"manual": {"paradigm": "hand-written backprop"}}}}
+                              "modes": {"manual": {"paradigm": "hand-written backprop"}}},
+              "toy-guest": {"imports": ("numpy",), "extra": "toy", "worker": "toy", "env": {"FWBENCH_TOY_GUEST": "yes"},
+                            "modes": {"manual": {"paradigm": "hand-written backprop"}}}}
 '''
 TOY_CORE = '''"""toy/manual: numpy/manual, which refuses to run without the environment its folder declares."""
 import os
@@ -32,6 +36,8 @@ class Manual(numpy_core.Manual):
     def setup(self, inputs, params):
         if os.environ.get("FWBENCH_TOY_MARK") != "declared":
             raise RuntimeError("the worker did not set the declared environment")
+        if self.impl.startswith("toy-guest/") and os.environ.get("FWBENCH_TOY_GUEST") != "yes":
+            raise RuntimeError("the host worker did not set its guest's environment")
         super().setup(inputs, params)
 '''
 
@@ -51,27 +57,31 @@ def toy_checkout(tmp_path_factory):
     return root
 
 
-def test_a_new_folder_is_a_new_framework_run_in_its_own_worker(toy_checkout):
-    import subprocess
+def test_a_new_folder_is_a_new_framework_run_in_the_worker_it_declares(toy_checkout):
     listed = subprocess.run([sys.executable, "-m", "bench", "list", "--devices", "cpu"], cwd=toy_checkout,
                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(toy_checkout)})
     assert listed.returncode == 0, listed.stderr
     assert "toy/manual" in listed.stdout and "fwbench_no_such_module is not installed (pip install '.[toy]')" \
         in listed.stdout
-    cells = [{"task": "single_layer", "impl": impl, "device": "cpu", "size": runner.canonical("single_layer", {}),
-              "variant": None, "retrace": None} for impl in ("toy/manual", "toy-missing/manual")]
-    side = runner.Side("toy", sys.executable, str(toy_checkout))
-    workers = {}
-    records = runner.run_cells(cells, (side,), threads=1, blocks=2, warmup_s=0.01, workers=workers)
-    assert [r["status"] for r in records] == ["ok", "skipped"], [r["reason"] for r in records]
-    assert records[0]["gradcheck"]["ok"] and "toy/cpu" in workers
-    assert "fwbench_no_such_module cannot be imported" in records[1]["reason"]
+    out = toy_checkout / "toy.json"
+    run = subprocess.run([sys.executable, "-m", "bench", "run", "--tasks", "single_layer", "--impls",
+                          "toy/manual,toy-missing/manual,toy-guest/manual", "--blocks", "2", "--threads", "1",
+                          "--out", str(out)], cwd=toy_checkout, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(toy_checkout)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = json.loads(out.read_text())
+    records = data["results"]
+    assert [r["status"] for r in records] == ["ok", "skipped", "ok"], [r["reason"] for r in records]
+    assert records[0]["gradcheck"]["ok"] and records[2]["gradcheck"]["ok"]
+    assert list(data["environment"]["workers"]) == ["toy/cpu"]         # the guest ran in its host's process
+    assert records[2]["phases"]["import_s"] >= records[0]["phases"]["import_s"]
+    assert records[1]["reason"] == "fwbench_no_such_module is not installed (pip install '.[toy]')"
 
 
 def test_every_framework_has_a_quick_cell_and_a_declared_paradigm_and_colour():
-    quick = registry.quick_impls()
+    quick = runner.make_cells("quick", api.tasks(), None, ["cpu"])
     for fw, decl in registry.FRAMEWORKS.items():
-        assert any(i.split("/")[0] == fw for i in quick), f"{fw} has no cell in the quick profile"
+        assert any(c["impl"].split("/")[0] == fw for c in quick), f"{fw} has no cell in the quick profile"
         for mode, info in decl["modes"].items():
             assert info["paradigm"] in ("define-by-run", "define-and-run", "hand-written backprop"), (fw, mode)
             assert info.get("colour", "").startswith("#"), (fw, mode)
