@@ -6,7 +6,10 @@ there). bench.runner.run_cells times round r of every cell on both sides back to
 new/base of round r compare blocks that alternated in time. Each side runs in --processes worker processes
 per framework (pyperf's remedy: two processes of identical code can differ by a few percent for their whole
 life), paired base#j with new#j, and the ratios of all pairs are pooled. Verdict: regression when the median
-ratio exceeds 1 + threshold and its bootstrap CI lies above 1; improvement symmetrically; else unchanged.
+ratio exceeds 1 + threshold and its bootstrap CI lies above 1; improvement symmetrically; unchanged when the CI
+lies inside (1/(1 + threshold), 1 + threshold); else inconclusive. Unless --blocks fixes the count, rounds go on
+until every cell's CI decides (lies wholly on one side of the threshold and of its inverse) or --max-time is
+spent; a decided cell's records (both sides, every process) drop out together.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ PROBE = ("import json, sys, platform, importlib.metadata as m\n"
          "                  'frameworks': {k: v(n) for k, n in json.loads(sys.argv[1]).items()}}))")
 
 
-def add_arguments(p):
+def add_arguments(p):  # pragma: no mutate block
     from bench import registry, runner, tasks
     from bench.cli import csv_list
     for side in ("base", "new"):
@@ -50,7 +53,7 @@ def add_arguments(p):
     p.add_argument("--devices", type=csv_list(registry.DEVICES), help="comma-separated (default: cpu, + gpu if any)")
     p.add_argument("--profile", choices=tuple(runner.PROFILES), default="quick")
     p.add_argument("--threads", type=int, help="threads for every framework (default: physical cores)")
-    p.add_argument("--blocks", type=int, help="steady-state blocks per cell and process (default: the profile's)")
+    runner.add_precision_arguments(p, "ab")
     p.add_argument("--processes", type=int, default=PROCESSES,
                    help=f"worker processes per side and framework, ratios pooled (default {PROCESSES})")
     p.add_argument("--cell-timeout", type=float, default=600.0, metavar="S", help="seconds per cell phase")
@@ -59,7 +62,7 @@ def add_arguments(p):
     gate.add_output_arguments(p)
 
 
-def _python(path: str, flag: str) -> str:
+def _python(path: str, flag: str) -> str:  # pragma: no mutate block
     """`path` if it names an executable (absolute, relative or on PATH), else UsageError."""
     found = shutil.which(path) if os.sep not in path else (path if os.access(path, os.X_OK) else None)
     if not found or Path(found).is_dir():
@@ -67,7 +70,7 @@ def _python(path: str, flag: str) -> str:
     return str(Path(found).absolute())
 
 
-def _git(*args, cwd) -> str:
+def _git(*args, cwd) -> str:  # pragma: no mutate block
     r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if r.returncode:
         raise UsageError(f"git {' '.join(args)}: {(r.stderr.strip().splitlines() or ['failed'])[-1]}")
@@ -75,7 +78,7 @@ def _git(*args, cwd) -> str:
 
 
 @contextmanager
-def worktree(rev: str, flag: str):
+def worktree(rev: str, flag: str):  # pragma: no mutate block
     """This project at git revision `rev`, checked out into a temporary worktree (removed afterwards)."""
     from bench.runner import ROOT
     top = _git("rev-parse", "--show-toplevel", cwd=ROOT)
@@ -92,7 +95,7 @@ def worktree(rev: str, flag: str):
         shutil.rmtree(path.parent, ignore_errors=True)
 
 
-def probe(side, flag: str) -> dict:
+def probe(side, flag: str) -> dict:  # pragma: no mutate block
     """The side's Python version and framework versions, asked of that Python (UsageError if it cannot run)."""
     from bench.registry import dists
     try:
@@ -116,20 +119,50 @@ def merge(recs: list[dict]) -> dict:
     return out
 
 
+def decide(med: float, lo: float, hi: float, threshold_pct: float) -> tuple[str, bool]:
+    """(verdict, decided) of a median ratio new/base and its CI: decided when the CI lies wholly on one side
+    of 1 + threshold and of its inverse, so that more rounds would not change the verdict."""
+    limit = 1 + threshold_pct / 100
+    decided = (lo > limit or hi < limit) and (lo > 1 / limit or hi < 1 / limit)
+    if lo > 1 and med > limit:
+        return gate.REGRESSION, decided
+    if hi < 1 and med < 1 / limit:
+        return gate.IMPROVEMENT, decided
+    if 1 / limit < lo and hi < limit:
+        return gate.UNCHANGED, decided
+    return gate.INCONCLUSIVE, decided
+
+
+def side_pairs(samples: dict, labels) -> list[tuple[list, list]]:
+    """(base samples, new samples) of each process pair in {side label: samples} (base#j with new#j)."""
+    out = []
+    for label, xs in samples.items():
+        if label.split("#")[0] == labels[0]:
+            partner = labels[1] + label[len(labels[0]):]
+            if partner in samples:
+                out.append((xs, samples[partner]))
+    return out
+
+
+def decided(labels, threshold_pct: float, confidence: float):
+    """The runner's Until.done for ab: the cell's pooled ratio CI decides at the threshold."""
+    def done(samples: dict) -> bool:
+        ratios = [y / x for b, n in side_pairs(samples, labels) for x, y in zip(b, n)]
+        return not ratios or decide(*gate.ratio_ci(ratios, confidence), threshold_pct)[1]
+    return done
+
+
 def judge(b: dict, n: dict, ratios, threshold_pct: float, confidence: float) -> dict:
     """Verdict of one cell: status first, then the median of the per-round ratios new/base and its CI."""
     from bench.compare import judge as by_status
     if b["status"] != "ok" or n["status"] != "ok":
         return by_status({**b, "median_s": None}, {**n, "median_s": None}, threshold_pct)
     med, lo, hi = gate.ratio_ci(ratios, confidence)
-    limit = 1 + threshold_pct / 100
-    verdict = gate.UNCHANGED
-    if lo > 1 and med > limit:
-        verdict = gate.REGRESSION
-    elif hi < 1 and med < 1 / limit:
-        verdict = gate.IMPROVEMENT
+    verdict, _ = decide(med, lo, hi, threshold_pct)
+    note = ("the CI straddles the threshold: more rounds (a larger --max-time) would decide"
+            if verdict == gate.INCONCLUSIVE else "")
     return {"base_median_s": b["step"]["median_s"], "new_median_s": n["step"]["median_s"], "ratio": med,
-            "ratio_ci": [lo, hi], "pairs": len(ratios), "verdict": verdict, "note": ""}
+            "ratio_ci": [lo, hi], "pairs": len(ratios), "verdict": verdict, "note": note}
 
 
 def pair_ratios(base_recs, new_recs) -> list[float]:
@@ -159,7 +192,7 @@ def verdicts(records, n_sides, envs, threshold_pct, confidence) -> tuple[list[di
     return cells, merged
 
 
-def environment_of(base_env: dict, label: str, first: bool, how: str, info: dict, root: str, workers: dict) -> dict:
+def environment_of(base_env: dict, label: str, first: bool, how: str, info: dict, root: str, workers: dict) -> dict:  # pragma: no mutate block
     """One environment's `environment` block: the run's, with that Python's versions, git and workers."""
     from bench.environment import git
     env = {**base_env, "python": info["python"], "executable": Path(info["executable"]).name,
@@ -172,7 +205,7 @@ def environment_of(base_env: dict, label: str, first: bool, how: str, info: dict
     return env
 
 
-def check(args) -> None:
+def check(args) -> None:  # pragma: no mutate block
     """Usage errors of the ab-specific options, one line each."""
     pythons = (args.base_python, args.new_python)
     revs = (args.base_rev, args.new_rev)
@@ -182,14 +215,14 @@ def check(args) -> None:
     if args.base_label == args.new_label or "#" in args.base_label + args.new_label:
         raise UsageError(f"--base-label and --new-label must differ and hold no '#' ({args.base_label!r}, "
                          f"{args.new_label!r})")
-    for name in ("threads", "blocks", "processes"):
+    for name in ("threads", "processes"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
     if args.threshold < 0 or not 0.5 <= args.confidence < 1:
         raise UsageError("--threshold must be >= 0 and --confidence in [0.5, 1)")
 
 
-def run(args) -> int:
+def run(args) -> int:  # pragma: no mutate block
     import secrets
     from datetime import datetime, timezone
 
@@ -199,7 +232,8 @@ def run(args) -> int:
     spec = runner.PROFILES[args.profile]
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
-    blocks, k = args.blocks or spec["blocks"], args.processes
+    (blocks, _, max_time), k = runner.plan(args, spec, "ab"), args.processes
+    t_start = time.perf_counter()
     cells = runner.make_cells(args.profile, args.tasks or list(tasks.TASKS), args.impls, devices)
     now = datetime.now(timezone.utc)
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
@@ -223,7 +257,10 @@ def run(args) -> int:
                   "environment": environment.collect(threads, environment.thread_env(threads), args.machine),
                   "harness": {"overhead_s": timing.overhead(), "timer": timing.TIMER, "min_block_s": timing.MIN_BLOCK_S,
                               "blocks": blocks, "processes": k, "warmup_s": spec["warmup_s"], "wall_s": 0.0,
-                              "interrupted": False}}
+                              "interrupted": False, "precision": None if max_time is None else {
+                                  "max_time_s": max_time, "min_blocks": blocks, "threshold_pct": args.threshold,
+                                  "rule": "rounds until each cell's ratio CI decides at the threshold, or no time "
+                                          "for another pair of rounds; decided cells drop out (both sides)"}}}
         shared["environment"]["device_env"] = {device: environment.device_env(device) for device in devices}
         os.environ.setdefault("PYTHONHASHSEED", "0")   # both sides' workers hash alike: one less A/A difference
         workers, t0 = {}, time.perf_counter()
@@ -239,12 +276,17 @@ def run(args) -> int:
                                                 "results": merged[i]})
 
         progress = Progress()
-        progress.note(f"fwbench ab {run_id}: {len(cells)} cells, {k} process(es) per side, {blocks} blocks each "
+        how_long = (f"{blocks} blocks each" if max_time is None else
+                    f"at least {blocks} blocks each, until each cell decides or {max_time:g} s")
+        progress.note(f"fwbench ab {run_id}: {len(cells)} cells, {k} process(es) per side, {how_long} "
                       f"({args.profile}); {labels[0]} = {envs[0][2]}, {labels[1]} = {envs[1][2]} -> {out_dir}")
+        until = None if max_time is None else runner.Until(
+            decided(labels, args.threshold, args.confidence), blocks, t_start + max_time, None,
+            f"to a verdict at ±{args.threshold:g}% by {max_time:g} s")
         try:
             records = runner.run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"],
                                        cell_timeout=args.cell_timeout, workers=workers, progress=progress,
-                                       on_update=save)
+                                       on_update=save, until=until, stats=shared["harness"])
         except runner.Interrupted as e:
             shared["harness"]["interrupted"] = True
             save(e.records)
@@ -252,12 +294,17 @@ def run(args) -> int:
             return 130
         save(records)
     wall = time.perf_counter() - t0
+    counts = [len(r["step"]["samples_s"]) for r in records if r["status"] == "ok"]
+    span = f"{min(counts, default=0)}–{max(counts, default=0)}" if max_time is not None else f"{blocks}"
     report = {"kind": "ab", "threshold_pct": args.threshold, "confidence": args.confidence, "wall_s": wall,
-              "processes": k, "blocks": blocks,
+              "processes": k, "blocks": blocks, "max_time_s": max_time, "stopped": shared["harness"].get("stopped"),
               "rule": (f"Regression: the median of the per-round ratios {labels[1]}/{labels[0]} (blocks that "
                        f"alternated in time) exceeds {1 + args.threshold / 100:.3g} and its {args.confidence:.0%} "
-                       f"bootstrap CI lies above 1; improvement symmetrically. {k} worker process(es) per side x "
-                       f"{blocks} blocks per cell; wall {wall:.0f} s; results: {files[0]}, {files[1]}."),
+                       f"bootstrap CI lies above 1; improvement symmetrically; unchanged when the CI lies within "
+                       f"±{args.threshold:g}%; else inconclusive. {k} worker process(es) per side x {span} blocks "
+                       f"per cell" + ("" if max_time is None else f" (rounds until each cell's CI decided, budget "
+                                      f"{max_time:g} s; stopped: {shared['harness'].get('stopped')})")
+                       + f"; wall {wall:.0f} s; results: {files[0]}, {files[1]}."),
               "base": {"label": labels[0], "how": envs[0][2], "file": str(files[0])},
               "new": {"label": labels[1], "how": envs[1][2], "file": str(files[1])},
               "cells": verdicts(records, len(sides), side_envs(), args.threshold, args.confidence)[0]}

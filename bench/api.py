@@ -21,12 +21,11 @@ def impls(task: str | None = None) -> list[str]:
 
 def skip_reason(impl: str, device: str = "cpu", task: str | None = None) -> str | None:
     """None if the cell can run here, else why not (framework missing, no GPU, a task the framework does not do, ...)."""
-    if task is not None:
+    reason = registry.skip_reason(impl, device)
+    if task is not None and reason is None:
         _tasks.get(task)
         reason = registry.task_skip_reason(impl, task)
-        if reason:
-            return reason
-    return registry.skip_reason(impl, device)
+    return reason
 
 
 def make(task: str, impl: str, device: str = "cpu", seed: int = 0, inputs=None, params=None,
@@ -42,7 +41,7 @@ def make(task: str, impl: str, device: str = "cpu", seed: int = 0, inputs=None, 
         raise ValueError(f"{task}: takes no lr (its step computes gradients and updates nothing)")
     if lr is not None and not lr > 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    reason = registry.task_skip_reason(impl, task) or registry.skip_reason(impl, device)
+    reason = registry.skip_reason(impl, device) or registry.task_skip_reason(impl, task)
     if reason:
         raise SkipCell(reason)
     cls = registry.workload_class(impl)

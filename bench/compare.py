@@ -3,8 +3,11 @@
 A cell is a regression when its median step is slower by more than the threshold AND the difference is
 significant (Mann-Whitney U on the per-block samples at p < 0.002, or non-overlapping 99% bootstrap CIs of
 the medians when there are too few blocks for the test to reach that p). Medians of separate processes on a
-shared machine move by tens of percent, so the threshold is raised to the machine's measured run-to-run
-noise when the noise file knows the machine (scripts/aa_evidence.py --write-noise measures it).
+shared machine move by tens of percent, mostly all cells of a worker process alike: that run-wide shift is
+estimated from the other cells both files share and divided out before each cell is tested (bench.shift;
+--no-shift turns it off). The threshold is raised to the machine's run-to-run noise when it is known: --noise,
+else the shift-corrected changes between earlier results files of the machine (--history DIR), else the noise
+file (scripts/aa_evidence.py --write-noise measures it).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ DEFAULT_THRESHOLD = 10.0
 ENV_FIELDS = ("machine", "threads", "framework", "device")
 
 
-def add_arguments(p):
+def add_arguments(p):  # pragma: no mutate block
     from bench.cli import csv_list
     p.add_argument("base", metavar="BASE", help="the earlier results file, or a folder of runs: then the latest "
                    "run in it of NEW's machine and profile taken before NEW")
@@ -24,8 +27,15 @@ def add_arguments(p):
                    help=f"slowdown in percent a regression must exceed (default {DEFAULT_THRESHOLD:g}; raised to "
                         "the machine's run-to-run noise when known)")
     p.add_argument("--noise", type=float, metavar="PCT",
-                   help="the machine's run-to-run noise in percent (default: from the noise file; 0 = ignore it)")
+                   help="the machine's run-to-run noise in percent (default: from --history, else the noise file; 0 = "
+                        "ignore the noise file)")
     p.add_argument("--noise-file", metavar="FILE", help="noise file to read (default: bench/noise.json)")
+    p.add_argument("--history", metavar="DIR", action="append",
+                   help="earlier results files (or folders) of this machine: its run-to-run noise is the 99th "
+                        "percentile of the shift-corrected change of a cell between consecutive runs there "
+                        "(repeatable; BASE and NEW are left out)")
+    p.add_argument("--no-shift", action="store_true",
+                   help="do not divide out the run-wide shift of each framework and device before testing a cell")
     p.add_argument("--ignore-env", type=csv_list(ENV_FIELDS), default=[], metavar="FIELDS",
                    help=f"gate cells even where these differ ({', '.join(ENV_FIELDS)}), e.g. framework "
                         "to compare two releases")
@@ -74,16 +84,23 @@ def judge(b, n, threshold_pct: float) -> dict:
     return {**out, "ratio": ratio, "p": p, "test": test, "verdict": verdict, "note": ""}
 
 
-def threshold(requested: float, machine: str, noise_pct=None, noise_file=None) -> tuple[float, str]:
+def threshold(requested: float, machine: str, noise_pct=None, noise_file=None, history=None,
+              exclude=()) -> tuple[float, str]:
     """The threshold in force and a sentence saying where it comes from."""
     if requested < 0:
         raise UsageError(f"--threshold must be a percentage >= 0, got {requested:g}")
-    if noise_pct is not None:
-        if noise_pct < 0:
-            raise UsageError(f"--noise must be a percentage >= 0, got {noise_pct:g}")
-        known = (noise_pct, "--noise") if noise_pct > 0 else None
+    if noise_pct is not None and noise_pct < 0:
+        raise UsageError(f"--noise must be a percentage >= 0, got {noise_pct:g}")
+    if noise_pct:
+        known = (noise_pct, "--noise")
+    elif history:                    # --noise 0 leaves out the noise file, not the history
+        from bench.shift import history_noise
+        known = history_noise(history, machine, exclude)
+        if known is None:
+            return requested, (f"threshold {requested:g}% (--history holds fewer than two runs of {machine}, so "
+                               "its run-to-run noise is not known)")
     else:
-        known = gate.noise(machine, noise_file)
+        known = gate.noise(machine, noise_file) if noise_pct is None else None
     if known and known[0] > requested:
         return known[0], f"threshold {requested:g}% raised to {known[0]:.3g}%, the {known[1]}"
     if known:
@@ -92,15 +109,19 @@ def threshold(requested: float, machine: str, noise_pct=None, noise_file=None) -
 
 
 def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None, noise_file=None,
-            ignore_env=()) -> dict:
+            ignore_env=(), history=None, shift=True) -> dict:
     """The verdict report (gate's format) for two results files."""
+    from bench import shift as run_shift
     from bench.frame import load_frame
     df, runs = load_frame([base_path, new_path])
     (bsrc, bdata), (nsrc, ndata) = runs
     benv, nenv = bdata["environment"], ndata["environment"]
-    thr, why = threshold(threshold_pct, benv.get("machine") or "unknown machine", noise_pct, noise_file)
+    thr, why = threshold(threshold_pct, benv.get("machine") or "unknown machine", noise_pct, noise_file, history,
+                         (base_path, new_path))
     key = lambda r: (r["task"], r["impl"], r["device"], r["size_json"], r["variant"])
     sides = [{key(r): r for r in df[df["source"] == src].to_dict("records")} for src in (bsrc, nsrc)]
+    pairs, ref = run_shift.matched(sides[0].values(), sides[1].values(), lambda k, b, n: not env_diff(b, benv, nenv))
+    shifts = run_shift.estimate(pairs, ref) if shift else {}
     cells = []
     for k in dict.fromkeys(list(sides[0]) + list(sides[1])):
         b, n = sides[0].get(k), sides[1].get(k)
@@ -111,13 +132,24 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
             entry.update(verdict=gate.ONLY_NEW if b is None else gate.ONLY_BASE, note="", base_median_s=None,
                          new_median_s=None, ratio=None)
         else:
-            entry.update(judge(b, n, thr))
+            factor, source = shifts.get(k, (1.0, "--no-shift"))
+            ok = b["status"] == n["status"] == "ok"
+            entry.update(judge(b, run_shift.adjust(n, factor) if ok else n, thr))
+            if ok:
+                raw = n["median_s"] / b["median_s"]
+                entry.update(raw_ratio=raw, shift=factor, shift_from=source)
+                if factor != 1.0:
+                    entry["note"] = f"shift {(factor - 1) * 100:+.1f}% divided out (raw change {(raw - 1) * 100:+.1f}%)"
             diff = env_diff(r, benv, nenv, ignore_env)
             if diff and entry["verdict"] not in (gate.SKIPPED, gate.FAILED_BASE, gate.FAILED_BOTH):
                 entry.update(verdict=gate.ENV, note=f"{'; '.join(diff)} (was: {entry['verdict']})")
         cells.append(entry)
     rule = (f"Regression: slower by more than {thr:.3g}% and significant (asv's rule: Mann-Whitney U p < "
-            f"{gate.P_MAX:g} on the per-block samples, or non-overlapping 99% CIs when too few blocks); {why}.")
+            f"{gate.P_MAX:g} on the per-block samples, or non-overlapping 99% CIs when too few blocks); {why}. ")
+    rule += (f"Before testing, each cell of NEW is divided by the run-wide shift of its framework and device (the "
+             f"median change of the other cells both runs share; a slowdown of a whole framework looks like one, "
+             f"use fwbench ab for that): {run_shift.summary(pairs, ref)}." if shift else
+             "No run-wide shift divided out (--no-shift).")
     side = lambda src, d: {"label": d["run_id"], "file": src, "run_id": d["run_id"], "created": d["created"],
                            "commit": (d["environment"].get("git") or {}).get("commit")}
     return gate.finish({"kind": "compare", "threshold_pct": thr, "requested_threshold_pct": threshold_pct,
@@ -142,7 +174,7 @@ def previous_run(folder, new_path):
     return max(found)[1] if found else None
 
 
-def run(args) -> int:
+def run(args) -> int:  # pragma: no mutate block
     from pathlib import Path
     from bench import results
     base = args.base
@@ -154,5 +186,6 @@ def run(args) -> int:
             print(f"compare: {args.base} holds no run of {what} taken before {args.new}: nothing to compare")
             return 0
         print(f"compare: {args.new} against {base}, the previous run of {what}")
-    report = compare(base, args.new, args.threshold, args.noise, args.noise_file, args.ignore_env)
+    report = compare(base, args.new, args.threshold, args.noise, args.noise_file, args.ignore_env,
+                     args.history, not args.no_shift)
     return gate.write_outputs(report, args)

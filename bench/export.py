@@ -28,6 +28,10 @@ def entry(r, with_machine: bool) -> dict:
     lo, hi = r["ci_lo_s"] * 1e6, r["ci_hi_s"] * 1e6
     extra = (f"95% CI {lo:.4g}-{hi:.4g} us; IQR/median {r['rel_iqr']:.1%}; {r['n_samples']} blocks x "
              f"{r['block']} steps; machine {r['machine']}; run {r['run_id']}")
+    if r["precision_pct"] == r["precision_pct"]:          # not NaN: the run recorded the precision reached
+        target = r["target_pct"]
+        extra += f"; precision ±{r['precision_pct']:.2g}%" + ("" if target != target else (
+            f" (target ±{target:g}%" + (": MISSED)" if r["precision_met"] in (False,) else ": met)")))
     return {"name": name, "unit": UNIT, "value": round(r["median_s"] * 1e6, 4),
             "range": f"± {(hi - lo) / 2:.3g}", "extra": extra}
 

@@ -14,6 +14,8 @@ Columns (None/NaN where a cell lacks the field, e.g. skipped or failed cells):
   import_s, setup_s, build_s, first_step_s      the phases, seconds
   median_s, ci_lo_s, ci_hi_s, iqr_s, min_s, mean_s   steady step statistics, seconds per step
   rel_iqr       iqr_s / median_s; noisy: bool (IQR/median > 0.10, as the harness flagged it)
+  precision_pct the 95% CI's half-width in % of the median (step.precision.reached_pct); target_pct: the
+                precision asked (--precision; NaN for a fixed block count); precision_met: bool or None
   block         steps per timed block; n_samples: number of blocks; samples_s: list of per-step seconds
   traces_build, traces_steady                   traces/compiles during build and in steady state
   retrace_size, retrace_first_step_s, retrace_traces   first step at a new batch size (graph modes, full)
@@ -34,13 +36,14 @@ import json
 COLUMNS = ("source", "machine", "run_id", "created", "profile", "task", "impl", "framework", "mode", "paradigm",
            "device", "size", "size_json", "variant", "status", "reason", "import_s", "setup_s", "build_s",
            "first_step_s", "median_s", "ci_lo_s", "ci_hi_s", "iqr_s", "min_s", "mean_s", "rel_iqr", "noisy",
+           "precision_pct", "target_pct", "precision_met",
            "block", "n_samples", "samples_s", "traces_build", "traces_steady", "retrace_size",
            "retrace_first_step_s", "retrace_traces", "grad_max_rel_err", "grad_loss_rel_err", "grad_tol",
            "grad_ok", "peak_rss_bytes", "gpu_peak_bytes", "flops", "gflops", "peak_gflops", "pct_peak",
            "peak_measured_gflops", "pct_measured", "overhead_s")
 
 NUMERIC = ("import_s", "setup_s", "build_s", "first_step_s", "median_s", "ci_lo_s", "ci_hi_s", "iqr_s", "min_s",
-           "mean_s", "rel_iqr", "retrace_first_step_s", "grad_max_rel_err", "grad_loss_rel_err", "grad_tol",
+           "mean_s", "rel_iqr", "precision_pct", "target_pct", "retrace_first_step_s", "grad_max_rel_err", "grad_loss_rel_err", "grad_tol",
            "flops", "gflops", "peak_gflops", "pct_peak", "peak_measured_gflops", "pct_measured", "overhead_s")
 
 
@@ -66,6 +69,7 @@ def row(cell: dict, data: dict, source: str = "<memory>") -> dict:
     grad = cell.get("gradcheck") or {}
     mem = cell.get("memory") or {}
     samples = step.get("samples_s") or []
+    precision = step.get("precision") or {}
     median = _num(step.get("median_s"))
     iqr = _num(step.get("iqr_s"))
     gflops = _num(cell.get("gflops"))
@@ -86,6 +90,8 @@ def row(cell: dict, data: dict, source: str = "<memory>") -> dict:
         "min_s": _num(step.get("min_s")), "mean_s": _num(step.get("mean_s")),
         "rel_iqr": iqr / median if iqr is not None and median else None,
         "noisy": bool(step.get("noisy")) if step else None,
+        "precision_pct": _num(precision.get("reached_pct")), "target_pct": _num(precision.get("target_pct")),
+        "precision_met": precision.get("met"),
         "block": step.get("block"), "n_samples": len(samples), "samples_s": list(samples),
         "traces_build": traces.get("build"), "traces_steady": traces.get("steady"),
         "retrace_size": size_label(retrace["size"]) if retrace.get("size") else None,

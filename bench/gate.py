@@ -14,12 +14,14 @@ from bench.errors import UsageError
 P_MAX = 0.002                 # asv: Mann-Whitney U p below this counts as significant
 NOISE_FILE = Path(__file__).with_name("noise.json")
 REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
+INCONCLUSIVE = "inconclusive"            # ab: the ratio's CI straddles the threshold when the time ran out
 ENV, ONLY_BASE, ONLY_NEW = "environment differs", "only in base", "only in new"
 FAILED_NEW, FAILED_BOTH, FAILED_BASE, SKIPPED = "failed in new", "failed in both", "failed in base", "skipped"
 GATED = (REGRESSION, FAILED_NEW)          # the verdicts that make the exit code 1
-ORDER = (FAILED_NEW, REGRESSION, ENV, ONLY_BASE, ONLY_NEW, FAILED_BOTH, FAILED_BASE, SKIPPED, IMPROVEMENT,
-         UNCHANGED)
-STYLE = {REGRESSION: "bold red", FAILED_NEW: "bold red", IMPROVEMENT: "green", UNCHANGED: "", ENV: "yellow"}
+ORDER = (FAILED_NEW, REGRESSION, INCONCLUSIVE, ENV, ONLY_BASE, ONLY_NEW, FAILED_BOTH, FAILED_BASE, SKIPPED,
+         IMPROVEMENT, UNCHANGED)
+STYLE = {REGRESSION: "bold red", FAILED_NEW: "bold red", IMPROVEMENT: "green", UNCHANGED: "", ENV: "yellow",
+         INCONCLUSIVE: "yellow"}
 
 
 def median_ci(samples, confidence: float = 0.99, seed: int = 0) -> tuple[float, float]:
@@ -116,7 +118,7 @@ def columns(report: dict) -> list[str]:
     return ["cell", "base", "new", "change", test, "verdict", "note"]
 
 
-def print_table(report: dict) -> None:
+def print_table(report: dict) -> None:  # pragma: no mutate block
     """The verdicts as a rich table on stdout, then the headline and the threshold's source."""
     import sys
     from rich.console import Console
@@ -144,7 +146,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(report: dict, args) -> int:
+def write_outputs(report: dict, args) -> int:  # pragma: no mutate block
     """Print the table, write --markdown and --json if asked; the exit code."""
     print_table(report)
     if getattr(args, "markdown", None):
@@ -156,7 +158,7 @@ def write_outputs(report: dict, args) -> int:
     return report["exit"]
 
 
-def add_output_arguments(p) -> None:
+def add_output_arguments(p) -> None:  # pragma: no mutate block
     """--markdown and --json, shared by compare and ab."""
     p.add_argument("--markdown", metavar="FILE", help="also write the verdicts as Markdown (e.g. a PR comment)")
     p.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")

@@ -21,12 +21,14 @@ class Progress:
         self.live = self.stream.isatty() if live is None else live
         self.t0 = time.perf_counter()
         self.prepares_left, self.prepare_times, self.round_s, self.rounds_left = 0, [], 0.0, 0
+        self.deadline = None
         self._rich = None
 
     # -- what the runner calls ------------------------------------------------------------
-    def start(self, prepares: int, rounds: int):
-        """A run with this many cells to prepare and steady-state rounds to time."""
-        self.prepares_left, self.rounds_left = prepares, rounds
+    def start(self, prepares: int, rounds: int, deadline: float | None = None):
+        """A run with this many cells to prepare and steady-state rounds to time (at least, when rounds go on
+        to a precision until the time.perf_counter() `deadline`)."""
+        self.prepares_left, self.rounds_left, self.deadline = prepares, rounds, deadline
         if self.live:
             from rich.console import Console
             from rich.live import Live
@@ -43,10 +45,11 @@ class Progress:
         self.prepare_times.append(seconds)
         self._line(f"{cell}: {summary}")
 
-    def round(self, done: int, total: int, round_s: float):
-        """`done` of `total` steady-state rounds are done; one round takes about `round_s`."""
-        self.rounds_left, self.round_s = total - done, round_s
-        self._show(f"steady state: round {done}/{total}", plain=True)
+    def round(self, done: int, total: int | None, round_s: float, note: str = ""):
+        """`done` of `total` (None: until a precision) steady-state rounds are done; one took `round_s`."""
+        self.rounds_left, self.round_s = max(0, (total or 0) - done), round_s
+        self._show(f"steady state: round {done}" + (f"/{total}" if total else "") + (f" ({note})" if note else ""),
+                   plain=True)
 
     def note(self, text: str):
         """A line worth keeping in the log (a failure, a skip)."""
@@ -64,7 +67,10 @@ class Progress:
         if self.prepares_left and not self.prepare_times:
             return None
         mean = sum(self.prepare_times) / len(self.prepare_times) if self.prepare_times else 0.0
-        return self.prepares_left * mean + self.rounds_left * self.round_s
+        eta = self.prepares_left * mean + self.rounds_left * self.round_s
+        if self.deadline is not None:        # rounds to a precision: the minimum blocks, then at most the budget
+            eta = max(eta, self.deadline - time.perf_counter())
+        return eta
 
     def _status(self, text: str) -> str:
         return f"[{_fmt(time.perf_counter() - self.t0):>6}] {text}  (ETA {_fmt(self.eta())})"

@@ -18,32 +18,45 @@ CAP_S = 1.0        # never wait longer than this (a worker with a busy backgroun
 
 def cpu_ns(pid: int) -> int | None:
     """CPU time of every thread of `pid`, nanoseconds (Linux schedstat; psutil elsewhere); None if it is gone."""
+    return (usage(pid) or (None, 0))[0]
+
+
+def usage(pid: int) -> tuple[int, int] | None:
+    """(CPU nanoseconds of all threads, threads running or waiting for a CPU) of `pid`; None if it is gone.
+
+    A spinning thread on a busy machine may get no CPU for a while, but it stays runnable ('R'): counting
+    runnable threads tells it from a sleeping one whatever the load.
+    """
     task = f"/proc/{pid}/task"
     if os.path.isdir(task):
-        total = 0
+        total = runnable = 0
         for tid in os.listdir(task):
             try:
                 with open(f"{task}/{tid}/schedstat") as f:
                     total += int(f.read().split()[0])
+                with open(f"{task}/{tid}/stat") as f:
+                    runnable += f.read().rsplit(")", 1)[1].split()[0] == "R"
             except (OSError, ValueError, IndexError):
                 continue              # a thread that ended between listdir and open
-        return total
+        return total, runnable
     try:
         import psutil
-        t = psutil.Process(pid).cpu_times()
-        return int((t.user + t.system) * 1e9)
+        p = psutil.Process(pid)
+        t = p.cpu_times()
+        return int((t.user + t.system) * 1e9), int(p.status() == psutil.STATUS_RUNNING)
     except Exception:
         return None
 
 
 def wait_idle(pid: int, window: float = WINDOW_S, busy: float = BUSY, cap: float = CAP_S) -> tuple[float, bool]:
-    """Block until `pid` uses < `busy` of a core over one `window`; (seconds waited, whether `cap` cut it short)."""
+    """Block until no thread of `pid` is runnable and it used < `busy` of a core over one `window`;
+    (seconds waited, whether `cap` cut it short)."""
     t0 = time.perf_counter()
-    last = cpu_ns(pid)
+    last = usage(pid)
     while last is not None:
         time.sleep(window)
-        now = cpu_ns(pid)
-        if now is None or now - last < busy * window * 1e9:
+        now = usage(pid)
+        if now is None or (now[1] == 0 and now[0] - last[0] < busy * window * 1e9):
             return time.perf_counter() - t0, False
         if time.perf_counter() - t0 >= cap:
             return time.perf_counter() - t0, True

@@ -32,11 +32,23 @@ def _declarations() -> dict:
 
 FRAMEWORKS = _declarations()
 IMPLS = tuple(f"{fw}/{mode}" for fw, decl in FRAMEWORKS.items() for mode in decl["modes"])
+EXTRA_IMPLS_ENV = "FWBENCH_EXTRA_IMPLS"   # test hook: a module whose IMPLS maps more ids to Workload classes
+
+
+def extra_impls() -> dict:
+    """Implementations added by the module named in $FWBENCH_EXTRA_IMPLS (tests' fakes); never in IMPLS or lists."""
+    name = os.environ.get(EXTRA_IMPLS_ENV)
+    return dict(importlib.import_module(name).IMPLS) if name else {}
+
+
+def known() -> tuple:
+    """The ids `--impls` accepts: IMPLS plus any test-hook implementations."""
+    return IMPLS + tuple(extra_impls())
 
 
 def check_impl(impl: str) -> tuple[str, str]:
     """(framework, mode) of `impl`, or a ValueError naming the valid ids."""
-    if impl not in IMPLS:
+    if impl not in IMPLS and impl not in extra_impls():
         raise ValueError(f"unknown implementation {impl!r}; valid implementations: {', '.join(IMPLS)}")
     fw, mode = impl.split("/")
     return fw, mode
@@ -143,6 +155,8 @@ def task_skip_reason(impl: str, task: str) -> str | None:
 def workload_class(impl: str):
     """The Workload subclass of `impl`; imports the framework."""
     fw, mode = check_impl(impl)
+    if impl in extra_impls():
+        return extra_impls()[impl]
     core = importlib.import_module(f"implementations.{FRAMEWORKS[fw]['folder']}.core")
     return getattr(core, mode.capitalize())
 

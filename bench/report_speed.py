@@ -13,9 +13,14 @@ def _step_cell(r, best) -> dict:
         reason = r["reason"] or "no reason given"
         short = reason if len(reason) <= 48 else reason[:46].rstrip() + "…"
         return cell(r["status"], "skip" if r["status"] == "skipped" else "fail", sub=short, title=reason)
-    cls = ("best " if best else "") + ("noisy" if r["noisy"] else "")
+    missed = r.get("precision_met") in (False,)          # False or numpy.False_; not None or NaN
+    cls = ("best " if best else "") + ("noisy " if r["noisy"] else "") + ("missed" if missed else "")
     title = f"IQR {fmt_s(r['iqr_s'])} ({100 * r['rel_iqr']:.0f}% of the median)" if not missing(r["rel_iqr"]) else None
-    text = fmt_s(r["median_s"]) + (" ~" if r["noisy"] else "")
+    if not missing(r.get("precision_pct")):
+        title = (title + "; " if title else "") + f"95% CI ±{r['precision_pct']:.2g}% of the median" + (
+            "" if missing(r.get("target_pct")) else f" (target ±{r['target_pct']:g}%" + (
+                ": missed)" if missed else ": met)"))
+    text = fmt_s(r["median_s"]) + (" ~" if r["noisy"] else "") + (" ✗" if missed else "")
     return cell(text, cls.strip(), sub=f"{fmt_s(r['ci_lo_s'])} – {fmt_s(r['ci_hi_s'])}", title=title)
 
 
@@ -80,6 +85,14 @@ def headline(df) -> dict:
     noisy = int(ok["noisy"].fillna(False).astype(bool).sum())
     summary = (f"{plural(len(ok), 'cell')} measured, {noisy} of them noisy (interquartile range above 10% of the "
                "median, marked ~): read differences smaller than that spread as ties. ")
+    asked = ok[ok["target_pct"].notna()] if "target_pct" in ok else ok.iloc[:0]
+    if len(asked):
+        missed = asked[asked["precision_met"] == False]  # noqa: E712 (a column of objects: True/False/None)
+        targets = ", ".join(f"±{t:g}%" for t in sorted(set(asked["target_pct"])))
+        summary += (f"{len(asked) - len(missed)} of {len(asked)} cells reached their precision target ({targets}: "
+                    f"95% CI half-width / median)" + (f"; {len(missed)} missed it within the time budget (marked ✗: "
+                    + ", ".join(f"{t} {i}" for t, i in zip(missed["task"], missed["impl"])) + ")" if len(missed) else "")
+                    + ". ")
     bad = df[df["status"] != "ok"]
     if len(bad):
         reasons = Counter(f"{r} ({s})" for r, s in zip(bad["reason"].fillna("no reason given"), bad["status"]))

@@ -1,6 +1,7 @@
-"""Results files: the schema's required fields, atomic writes, and loading with one-line errors."""
+"""Results files: atomic writes, and loading validated against bench/schema/results.schema.json, one-line errors."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -10,8 +11,6 @@ from bench.errors import UsageError
 
 SCHEMA = 1
 TOP_KEYS = ("schema", "run_id", "created", "environment", "harness", "results")
-CELL_KEYS = ("task", "impl", "device", "size", "status", "reason")
-STATUSES = ("ok", "skipped", "failed")
 
 
 def write_atomic(path, data: dict) -> Path:
@@ -40,8 +39,19 @@ def _jsonable(o):
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
+SCHEMA_FILE = Path(__file__).with_name("schema") / "results.schema.json"
+
+
+@functools.cache
+def validator():
+    """The jsonschema validator of bench/schema/results.schema.json (the contract fields; more are allowed)."""
+    import jsonschema
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+
+
 def validate(data, name="results") -> dict:
-    """`data` if it has the schema's required fields, else UsageError naming the first problem."""
+    """`data` if it satisfies the results schema, else UsageError naming the first problem in one line."""
+    from jsonschema.exceptions import best_match
     if not isinstance(data, dict):
         raise UsageError(f"{name}: not a fwbench results file (top level is not an object)")
     missing = [k for k in TOP_KEYS if k not in data]
@@ -49,16 +59,12 @@ def validate(data, name="results") -> dict:
         raise UsageError(f"{name}: not a fwbench results file (missing {', '.join(missing)})")
     if data["schema"] != SCHEMA:
         raise UsageError(f"{name}: results schema {data['schema']!r} is not supported (this fwbench reads {SCHEMA})")
-    if not isinstance(data["results"], list):
-        raise UsageError(f"{name}: 'results' must be a list of cells")
-    for i, cell in enumerate(data["results"]):
-        lacks = [k for k in CELL_KEYS if not isinstance(cell, dict) or k not in cell]
-        if lacks:
-            raise UsageError(f"{name}: cell {i} lacks {', '.join(lacks)}")
-        if cell["status"] not in STATUSES:
-            raise UsageError(f"{name}: cell {i} has status {cell['status']!r} (valid: {', '.join(STATUSES)})")
-        if cell["status"] == "ok" and "median_s" not in (cell.get("step") or {}):
-            raise UsageError(f"{name}: cell {i} is ok but has no step.median_s")
+    error = best_match(validator().iter_errors(data))
+    if error is not None:
+        where = "/".join(map(str, error.absolute_path)) or "top level"
+        message = " ".join(error.message.split())
+        raise UsageError(f"{name}: not a valid results file: {where}: "
+                         + (message if len(message) <= 160 else message[:157] + "..."))
     return data
 
 

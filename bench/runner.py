@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from bench.errors import UsageError
 from bench.timing import MIN_BLOCK_S
@@ -31,6 +32,25 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, records):
         super().__init__("interrupted")
         self.records = records
+
+
+@dataclass(frozen=True)
+class Until:
+    """Rounds to a precision: after `min_blocks` (even), every second round drops the cells for which
+    `done({side label: samples})` holds; no new pair of rounds starts when it would end past `deadline`
+    (a time.perf_counter() value). `target_pct`: the CI half-width asked of each record (recorded with it)."""
+
+    done: Callable[[dict], bool]
+    min_blocks: int
+    deadline: float
+    target_pct: float | None = None
+    about: str = ""
+
+
+def precise(target_pct: float) -> Callable[[dict], bool]:
+    """The `Until.done` of `fwbench run --precision`: every side's 95% CI half-width <= target_pct of its median."""
+    from bench import timing
+    return lambda samples: all(timing.precision_pct(timing.stats(s)) <= target_pct for s in samples.values())
 
 
 @dataclass(frozen=True)
@@ -53,7 +73,7 @@ class _Scheduler:
     """The state of one `run_cells` call: records, per-record progress, the live workers."""
 
     def __init__(self, cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
-                 worker_env=None, quiesce=True):
+                 worker_env=None, quiesce=True, until=None):
         from bench import environment, registry, tasks
         from bench.progress import Progress
         self.sides, self.threads, self.blocks, self.warmup_s = sides, threads, blocks, warmup_s
@@ -61,6 +81,7 @@ class _Scheduler:
         self.progress, self.update = progress or Progress(), on_update or (lambda records: None)
         self.env = {**environment.thread_env(threads), **(worker_env or {})}
         self.quiesce, self.last, self.waits = quiesce, None, []
+        self.until, self.clock, self.stopped = until, time.perf_counter, None
         self.cache = None if "TORCHINDUCTOR_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="fwbench-cache-")
         self.records, self.state, self.procs, self.broken = [], [], {}, {}
         for c in cells:
@@ -138,7 +159,7 @@ class _Scheduler:
         from bench import registry
         c, side = st["cell"], st["side"]
         if side.python == sys.executable and Path(side.root).resolve() == ROOT:
-            return registry.task_skip_reason(c["impl"], c["task"]) or registry.skip_reason(c["impl"], c["device"])
+            return registry.skip_reason(c["impl"], c["device"]) or registry.task_skip_reason(c["impl"], c["task"])
         if c["device"] == "gpu" and not registry.nvidia_gpu_present():
             return "no GPU on this machine (no NVIDIA driver found)"
         return None
@@ -183,7 +204,8 @@ class _Scheduler:
     def block(self, i, r):
         """One steady-state block of record `i` (round `r`)."""
         st = self.state[i]
-        self.progress.phase(_label(self.records[i]), f"steady block {r + 1}/{self.blocks}")
+        of = f"/{self.blocks}" if self.until is None else ""
+        self.progress.phase(_label(self.records[i]), f"steady block {r + 1}{of}")
         try:
             reply = self.call(st, {"op": "block", "cell": i, "warm": max(1, st["n"] // WARM_FRACTION)},
                               min(self.timeout, max(30.0, 50 * st["block_s"])))
@@ -213,13 +235,21 @@ class _Scheduler:
         self.ok(i)
 
     def ok(self, i, reason=None):
-        """Statistics of record `i`'s samples; status ok."""
+        """Statistics of record `i`'s samples; status ok, unless it broke a promise (`broken`): then failed."""
         from bench import timing
         rec, st = self.records[i], self.state[i]
-        rec["step"] = {**timing.stats(st["samples"]), "block": st["n"]}
+        minimum = MIN_BLOCK_S[rec["device"]]
+        rec["step"] = {**timing.stats(st["samples"]), "block": st["n"], "min_block_s": minimum,
+                       "short_blocks": sum(s * st["n"] < minimum for s in st["samples"])}
+        reached, target = timing.precision_pct(rec["step"]), self.until and self.until.target_pct
+        rec["step"]["precision"] = {"reached_pct": round(reached, 3) if reached != float("inf") else None,
+                                    "target_pct": target, "met": None if target is None else reached <= target}
         rec["gflops"] = rec["flops"] / rec["step"]["median_s"] / 1e9 if rec["flops"] else None
-        rec.update(status="ok", reason=reason)
+        why = broken(rec)
+        rec.update(status="failed" if why else "ok", reason="; ".join(filter(None, [why, reason])) or None)
         st["phase"] = "done"
+        if why:
+            self.progress.note(f"{_label(rec)}: FAILED: {why}")
 
     def examples(self, cells, into):
         """The worked examples from the first side's CPU workers, into the dict `into`."""
@@ -238,7 +268,8 @@ class _Scheduler:
         """Ctrl-C: keep cells with enough blocks, mark the rest, stop the workers."""
         for i, st in enumerate(self.state):
             if st["phase"] in ("steady", "finish") and len(st["samples"]) >= SALVAGE_MIN_BLOCKS:
-                self.ok(i, reason=f"interrupted after {len(st['samples'])} of {self.blocks} blocks")
+                of = f" of {self.blocks}" if self.until is None else ""
+                self.ok(i, reason=f"interrupted after {len(st['samples'])}{of} blocks")
             elif st["phase"] != "done":
                 self.records[i].update(status="failed", reason="interrupted before this cell finished")
         for proc in self.procs.values():
@@ -261,22 +292,67 @@ class _Scheduler:
         return {"switches": len(waited), "total_s": round(sum(waited), 3),
                 "max_s": round(max(waited, default=0.0), 4), "capped": sum(c for _, c in self.waits)}
 
+    def needed(self, active) -> list:
+        """The records of `active` whose cell is not done yet (Until.done over the cell's live sides)."""
+        k, groups = len(self.sides), {}
+        for i in active:
+            groups.setdefault(i // k, []).append(i)
+        out = []
+        for group in groups.values():
+            if not self.until.done({self.state[i]["side"].label: self.state[i]["samples"] for i in group}):
+                out += group
+        return [i for i in active if i in set(out)]
+
+    def more(self, r, active) -> list:
+        """The records that get round `r`: all of `active` (fixed count, or inside a pair of rounds), those
+        still short of the target, or none (count reached, all done, or the next pair would pass the deadline)."""
+        if self.until is None:
+            return active if r < self.blocks else []
+        if r < self.until.min_blocks or r % 2:
+            return active
+        left = self.needed(active)
+        if not left:
+            self.stopped = "every cell reached its target"
+            return []
+        per_block = [self.state[i]["wall"] / max(1, len(self.state[i]["samples"])) for i in left]
+        if self.clock() + 2 * sum(per_block) > self.until.deadline:
+            self.stopped = f"time budget: {len(left)} record(s) still short of the target"
+            return []
+        return left
+
+    def rounds(self):
+        """The steady-state rounds, interleaved: every live record of `more(r)`, grouped by worker, in order
+        when r is even and reversed when odd."""
+        active, r = self.round_order([i for i, st in enumerate(self.state) if st["phase"] == "steady"]), 0
+        for i in active:
+            self.state[i]["wall"] = 0.0
+        while True:
+            active = self.more(r, [i for i in active if self.state[i]["phase"] == "steady"])
+            if not active:
+                return
+            t0 = self.clock()
+            for i in (active if r % 2 == 0 else active[::-1]):
+                if self.state[i]["phase"] == "steady":
+                    t = self.clock()
+                    self.block(i, r)
+                    self.state[i]["wall"] += self.clock() - t
+            total = self.blocks if self.until is None else None
+            self.progress.round(r + 1, total, self.clock() - t0,
+                                "" if total else f"{len(active)} record(s) in this round, {self.until.about}")
+            self.update(self.records)
+            r += 1
+
     def run(self, cells, examples):
         """Prepare every record, interleave the steady-state rounds, finish; the records."""
-        self.progress.start(len(self.records), self.blocks)
+        until = self.until
+        self.progress.start(len(self.records), self.blocks if until is None else until.min_blocks,
+                            deadline=None if until is None else until.deadline)
         try:
             for i in range(len(self.records)):
                 self.prepare(i)
                 self.update(self.records)
-            active = self.round_order([i for i, st in enumerate(self.state) if st["phase"] == "steady"])
-            for r in range(self.blocks):
-                t0 = time.perf_counter()
-                for i in (active if r % 2 == 0 else active[::-1]):
-                    if self.state[i]["phase"] == "steady":
-                        self.block(i, r)
-                self.progress.round(r + 1, self.blocks, time.perf_counter() - t0)
-                self.update(self.records)
-            for i in active:
+            self.rounds()
+            for i in self.round_order(list(range(len(self.records)))):
                 if self.state[i]["phase"] == "steady":
                     self.finish(i)
                     self.update(self.records)
@@ -297,10 +373,22 @@ class _Scheduler:
         return self.records
 
 
+def broken(rec) -> str | None:
+    """Why a measured record breaks what README promises (gradients agree, no steady-state recompile), or None."""
+    grad, traces = rec.get("gradcheck"), rec.get("traces") or {}
+    why = []
+    if grad is not None and not grad["ok"]:
+        why.append(f"gradient check failed: max relative error {grad['max_rel_err']:.2g}, loss "
+                   f"{grad.get('loss_rel_err', 0):.2g} (tolerance {grad['tol']:.2g})")
+    if traces.get("steady"):
+        why.append(f"{traces['steady']} recompilation(s) during the steady state (must be 0)")
+    return "; ".join(why) or None
+
+
 def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: float = 0.1,
               cell_timeout: float = 600.0, seed: int = 0, examples: dict | None = None,
               workers: dict | None = None, progress=None, on_update=None, worker_env: dict | None = None,
-              quiesce: bool = True, stats: dict | None = None) -> list[dict]:
+              quiesce: bool = True, stats: dict | None = None, until: Until | None = None) -> list[dict]:
     """Time `cells` on every side, steady-state blocks interleaved round-robin; one record per (cell, side).
 
     cells:    dicts {"task", "impl", "device", "size": {every knob, JSON types}, "variant": None | str,
@@ -317,6 +405,13 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
               than the last one, the runner first waits until the last one is idle (quiesce=True; see
               bench.quiesce), so its spinning thread pools cannot steal a core. samples_s[r] of every record
               comes from round r: pair records (A/A copies, A/B sides) by index for per-round ratios.
+    until:    None (exactly `blocks` rounds), or an Until: rounds to a precision. Every record gets at least
+              until.min_blocks; then, every second round, a cell (all its sides together) for which
+              until.done holds drops out of later rounds, and no new pair of rounds starts that would end
+              past until.deadline (estimated from each record's mean wall time per block). The records of
+              one cell stay in the same rounds, so samples_s[k] of a cell's sides still pair by index
+              (not across cells once some have dropped out). step.precision records the CI half-width
+              reached, the target and whether it was met.
               Use an even count: of two adjacent blocks the second tends to run a few % faster here,
               and alternating directions cancels that only when each goes first equally often.
     examples: a dict to fill with bench.examples.compute(impl) from the first side's CPU workers, or None.
@@ -335,22 +430,28 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
     if not labels or len(set(labels)) != len(labels):
         raise ValueError(f"sides need distinct labels, got {labels}")
     sched = _Scheduler(cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
-                       worker_env, quiesce)
+                       worker_env, quiesce, until)
     try:
         return sched.run(cells, examples)
     finally:
         if stats is not None:
             stats["quiesce"] = sched.quiesce_summary()
+            if until is not None:
+                stats["stopped"] = sched.stopped or "interrupted or failed before the target"
 
 
 # ---------------------------------------------------------------- profiles and the `run` subcommand
+# blocks: the fixed count (--precision 0, verify, pytest --benchmark); otherwise rounds go on from min_blocks until
+# every cell's 95% CI is within ±precision_pct of its median or the run's wall time reaches max_time_s (ab: its own)
 PROFILES = {
-    "quick": {"blocks": 12, "warmup_s": 0.1, "retrace": False, "sweep": False, "examples": False,
-              "about": "default sizes, every task and implementation but those with a long build (torch/compile), "
-                       "12 blocks per cell"},
-    "full": {"blocks": 16, "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
-             "about": "every implementation, size sweeps, retrace cost of the graph modes, the worked examples, "
-                      "16 blocks per cell"},
+    "quick": {"blocks": 12, "min_blocks": 8, "precision_pct": 5.0, "max_time_s": 60.0, "ab_max_time_s": 300.0,
+              "warmup_s": 0.1, "retrace": False, "sweep": False, "examples": False,
+              "about": "default sizes, the implementations and tasks their folders declare quick (not torch/compile); "
+                       "rounds until each cell's 95% CI is within ±5% or the run reaches 60 s (at least 8 blocks per cell)"},
+    "full": {"blocks": 16, "min_blocks": 16, "precision_pct": 2.0, "max_time_s": 900.0, "ab_max_time_s": 1800.0,
+             "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
+             "about": "every implementation, size sweeps, retrace cost of the graph modes, the worked examples; "
+                      "rounds until each cell's 95% CI is within ±2% or the run reaches 15 min (at least 16 blocks)"},
 }
 SWEEPS = {"elementwise": [{"shape": (3, 4 ** k)} for k in range(1, 7)],          # 3x4 ... 3x4096
           "single_layer": [{"n": 64 * 4 ** k} for k in range(6)],               # 64 ... 65536
@@ -393,15 +494,15 @@ def add_arguments(p):
     from bench import registry, tasks
     from bench.cli import csv_list
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
-    p.add_argument("--impls", type=csv_list(registry.IMPLS),
+    p.add_argument("--impls", type=csv_list(registry.known()),
                    help="comma-separated (default: the profile's: quick leaves out those with a long build)")
     p.add_argument("--devices", type=csv_list(registry.DEVICES),
                    help="comma-separated (default: cpu, plus gpu where an NVIDIA driver is present)")
     p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
-                   help="; ".join(f"{k}: {v['about']}" for k, v in PROFILES.items()))
+                   help="; ".join(f"{k}: {v['about']}" for k, v in PROFILES.items()).replace("%", "%%"))
     p.add_argument("--threads", type=int, help="threads for every framework (default: physical cores)")
     p.add_argument("--out", help="results file to write (default: runs/<run id>.json)")
-    p.add_argument("--blocks", type=int, help="steady-state blocks per cell (default: the profile's)")
+    add_precision_arguments(p, "run")
     p.add_argument("--aa", action="store_true",
                    help="A/A check: time every cell twice, in a second set of workers (variant aa-copy)")
     p.add_argument("--cell-timeout", type=float, default=600.0, metavar="S",
@@ -412,6 +513,44 @@ def add_arguments(p):
     p.add_argument("--worker-env", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="an extra environment variable for every worker, e.g. OMP_WAIT_POLICY=PASSIVE (repeatable; "
                         "recorded, and shown as a caveat in the report: by default workers get only the thread count)")
+
+
+def add_precision_arguments(p, command: str) -> None:
+    """--precision, --max-time and --blocks (run and ab)."""
+    budget = "ab_max_time_s" if command == "ab" else "max_time_s"
+    what = ("each cell's new/base ratio CI is narrow enough to decide at the threshold" if command == "ab" else
+            "every cell's 95%% CI of the median is within ±PCT%% of it")
+    if command != "ab":
+        p.add_argument("--precision", type=float, metavar="PCT",
+                       help=f"add interleaved rounds until {what}, or --max-time is spent; cells that reached it "
+                            "drop out (default: the profile's, " + ", ".join(
+                                f"{k} {v['precision_pct']:g}" for k, v in PROFILES.items()) + "; 0: fixed --blocks)")
+    p.add_argument("--max-time", type=float, metavar="S",
+                   help=f"wall-clock budget of the whole {command} in seconds: no new round after it (default: the "
+                        "profile's, " + ", ".join(f"{k} {v[budget]:g}" for k, v in PROFILES.items()) +
+                        "); every cell still gets the profile's minimum blocks")
+    p.add_argument("--blocks", type=int, help="exactly this many steady-state blocks per cell"
+                   + (" and process" if command == "ab" else "") + ", instead of rounds to a precision")
+
+
+def plan(args, spec: dict, command: str = "run") -> tuple[int, float | None, float | None]:
+    """(blocks, precision %, time budget s) from the options: (N, None, None) for a fixed count, else
+    (the profile's minimum blocks, target, budget). UsageError for contradictions."""
+    precision = getattr(args, "precision", None)
+    if args.blocks is not None and args.blocks < 1:
+        raise UsageError(f"--blocks must be a positive integer, got {args.blocks}")
+    if precision is not None and precision < 0:
+        raise UsageError(f"--precision must be a percentage >= 0 (0: a fixed --blocks count), got {precision:g}")
+    if args.max_time is not None and not args.max_time > 0:
+        raise UsageError(f"--max-time must be a positive number of seconds, got {args.max_time:g}")
+    if args.blocks is not None and precision:
+        raise UsageError("give --blocks N (exactly N blocks) or --precision PCT (rounds to a precision), not both")
+    if args.blocks is not None or precision == 0:
+        if args.max_time is not None:
+            raise UsageError("--max-time bounds the rounds to a precision; --blocks N and --precision 0 run a fixed count")
+        return args.blocks or spec["blocks"], None, None
+    budget = spec["ab_max_time_s" if command == "ab" else "max_time_s"]
+    return spec["min_blocks"], precision or spec["precision_pct"], args.max_time or budget
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -431,15 +570,14 @@ def run(args) -> int:
     from bench import environment, registry, results, tasks, timing
     from bench.progress import Progress
     spec = PROFILES[args.profile]
-    for name in ("threads", "blocks"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be a positive integer, got {args.threads}")
+    blocks, precision, max_time = plan(args, spec)
     if args.cell_timeout <= 0:
         raise UsageError(f"--cell-timeout must be a positive number of seconds, got {args.cell_timeout:g}")
     task_names = args.tasks or list(tasks.TASKS)
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
-    blocks = args.blocks or spec["blocks"]
     cells = make_cells(args.profile, task_names, args.impls, devices)
     # --aa: the same cells again in a second set of workers (same Python, same checkout), blocks paired
     # round by round exactly as the A/B gate pairs two environments
@@ -450,7 +588,8 @@ def run(args) -> int:
     worker_env = dict(args.worker_env)
     command = (f"fwbench run --profile {args.profile} --tasks {','.join(task_names)}"
                + (f" --impls {','.join(args.impls)}" if args.impls else "")
-               + f" --devices {','.join(devices)} --threads {threads} --blocks {blocks}"
+               + f" --devices {','.join(devices)} --threads {threads} "
+               + (f"--blocks {blocks}" if precision is None else f"--precision {precision:g} --max-time {max_time:g}")
                + (" --aa" if args.aa else "") + (" --examples" if args.examples else "")
                + "".join(f" --worker-env {k}={v}" for k, v in worker_env.items()) + f" --out {out}")
     t0 = time.perf_counter()
@@ -459,6 +598,10 @@ def run(args) -> int:
             "environment": environment.collect(threads, environment.thread_env(threads), args.machine, worker_env),
             "harness": {"overhead_s": timing.overhead(), "timer": timing.TIMER, "min_block_s": MIN_BLOCK_S,
                         "blocks": blocks, "warmup_s": spec["warmup_s"], "wall_s": 0.0, "interrupted": False,
+                        "precision": None if precision is None else {
+                            "target_pct": precision, "max_time_s": max_time, "min_blocks": blocks,
+                            "rule": "rounds until every cell's 95% CI half-width <= target % of its median, or "
+                                    "no time for another pair of rounds; cells that reached it drop out"},
                         "block_warm": f"max(1, n // {WARM_FRACTION}) untimed steps before each timed block",
                         "idle_wait": "at each switch of worker, the runner waits until the last one is idle",
                         "compile_cache": "user's TORCHINDUCTOR_CACHE_DIR" if "TORCHINDUCTOR_CACHE_DIR" in os.environ
@@ -476,8 +619,10 @@ def run(args) -> int:
     progress = Progress()
     progress.note(f"fwbench run {run_id}: {len(cells)} cells ({args.profile}), {threads} threads -> {out}")
     old = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    until = None if precision is None else Until(precise(precision), blocks, t0 + max_time, precision,
+                                                  f"to ±{precision:g}% by {max_time:g} s")
     try:
-        records = run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"],
+        records = run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"], until=until,
                             cell_timeout=args.cell_timeout,
                             examples=data["examples"] if spec["examples"] or args.examples else None,
                             workers=data["environment"]["workers"], progress=progress, on_update=save,
@@ -513,19 +658,23 @@ def print_summary(data: dict, out) -> None:
     from bench.results import size_label
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     table = Table(title=f"fwbench run {data['run_id']} ({data['profile']}): per-step medians")
-    for col in ("task", "size", "impl", "device", "median", "95% CI", "IQR/med", "blocks", "build", "first step"):
+    for col in ("task", "size", "impl", "device", "median", "95% CI", "±CI", "IQR/med", "blocks", "build",
+                "first step"):
         table.add_column(col, justify="right" if col not in ("task", "size", "impl", "device") else "left")
-    pairs, bad_grads, other = {}, [], {}
+    pairs, bad_grads, other, missed = {}, [], {}, []
     for r in data["results"]:
         name = r["impl"] + (f" ({r['variant']})" if r.get("variant") else "")
         head = (r["task"], size_label(r["size"]), name, r["device"])
         if r["status"] != "ok":
             other.setdefault((r["status"], r["reason"]), []).append(" ".join(head[::2]))
             if r["status"] == "failed":
-                table.add_row(*head, "FAILED", "", "", "", "", "")
+                table.add_row(*head, "FAILED", "", "", "", "", "", "")
             continue
         s, ph = r["step"], r["phases"]
-        table.add_row(*head, _fmt_s(s["median_s"]), f"{_fmt_s(s['ci95_s'][0])}–{_fmt_s(s['ci95_s'][1])}",
+        prec = precision_text(s)
+        if prec.endswith("MISSED"):
+            missed.append(" ".join(head[::2]))
+        table.add_row(*head, _fmt_s(s["median_s"]), f"{_fmt_s(s['ci95_s'][0])}–{_fmt_s(s['ci95_s'][1])}", prec,
                       f"{s['iqr_s'] / s['median_s']:.0%}" + (" noisy" if s["noisy"] else ""),
                       f"{len(s['samples_s'])}×{s['block']}", _fmt_s(ph["build_s"]), _fmt_s(ph["first_step_s"]))
         pairs.setdefault((r["task"], json.dumps(r["size"]), r["impl"], r["device"]), []).append(s["samples_s"])
@@ -543,10 +692,31 @@ def print_summary(data: dict, out) -> None:
                       f"medians {statistics.median(of_medians):.4f} (range {min(of_medians):.3f}–{max(of_medians):.3f})")
     if bad_grads:
         console.print(f"gradcheck disagreement in: {', '.join(bad_grads)}")
+    short = [r for r in data["results"] if (r.get("step") or {}).get("short_blocks")]
+    if short:
+        console.print(f"{len(short)} cell(s) had steady-state blocks shorter than the minimum (step.short_blocks): "
+                      + ", ".join(f"{r['task']} {r['impl']} ({r['step']['short_blocks']} of "
+                                  f"{len(r['step']['samples_s'])})" for r in short[:6]) + (", ..." if len(short) > 6 else ""))
     h = data["harness"]
+    if h.get("precision"):
+        pr, ok = h["precision"], sum(r["status"] == "ok" for r in data["results"])
+        console.print(f"precision: {ok - len(missed)} of {ok} cells within ±{pr['target_pct']:g}% (95% CI half-width "
+                      f"/ median), budget {pr['max_time_s']:g} s; stopped: {h.get('stopped', '?')}"
+                      + (f"; MISSED the target: {', '.join(missed[:6])}{', ...' if len(missed) > 6 else ''}"
+                         if missed else ""))
     counts = {s: sum(r["status"] == s for r in data["results"]) for s in ("ok", "skipped", "failed")}
     console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; wall {h['wall_s']:.1f} s; "
                   f"harness overhead {h['overhead_s'] * 1e9:.0f} ns/step; results: {out}")
+
+
+def precision_text(step: dict) -> str:
+    """'±3.1%' (the 95% CI half-width reached), '±7.2% > 5% MISSED' when it missed its target."""
+    pr = step.get("precision") or {}
+    if pr.get("reached_pct") is None:
+        return "–"
+    x = pr["reached_pct"]
+    return (f"±{x:.0f}%" if x >= 10 else f"±{x:.2g}%") + (f" > {pr['target_pct']:g}% MISSED"
+                                                         if pr.get("met") is False else "")
 
 
 def aa_ratios(pairs) -> list[tuple[float, float]]:

@@ -80,3 +80,10 @@ def stats(samples, seed: int = 0) -> dict:
     return {"median_s": median, "iqr_s": iqr, "min_s": float(x.min()), "mean_s": float(x.mean()),
             "ci95_s": [lo, hi], "samples_s": [float(v) for v in x],
             "noisy": bool(median > 0 and iqr / median > NOISY)}
+
+
+def precision_pct(step: dict) -> float:
+    """Half the width of a `stats` dict's 95% CI of the median, in percent of the median (inf if unknown)."""
+    lo, hi = step["ci95_s"]
+    median = step["median_s"]
+    return 100 * (hi - lo) / 2 / median if median > 0 and len(step["samples_s"]) >= 3 else float("inf")

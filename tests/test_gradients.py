@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bench import api, gradcheck, registry, tasks
+from bench import api, gradcheck, registry, tasks, timing
 
 GRID = [(t, i) for i in api.impls() for t in api.tasks()]   # by implementation: Keras switches backend 3 times, not 12
 SMALL = {"cnn": {"batch": 4}}      # the CNN grid runs on a small batch to keep plain pytest quick
@@ -25,6 +25,12 @@ def test_gradients_and_trajectory_agree(task, impl):
     w = make_or_skip(task, impl, **SMALL.get(task, {}))
     r = gradcheck.check(w)
     assert r["ok"], r
+    assert r["tol"] < 9e-4                     # so a 0.09% error (one the old CNN tolerance let through) fails
+    real = w.grads
+    for off in ("loss", *w.params()):          # the loss, or any one gradient, 0.09% off: refused
+        w.grads = lambda off=off: _off(real(), off, 9e-4)
+        assert not gradcheck.check(w)["ok"], off
+    w.grads = real
     if w.update:
         p0 = w.params()
         t = gradcheck.trajectory(w)
@@ -35,6 +41,34 @@ def test_gradients_and_trajectory_agree(task, impl):
         w.step()
         w.sync()
         assert all(np.array_equal(before[k], v) for k, v in w.params().items()), "elementwise must not update"
+
+
+def _off(result, name, rel):
+    """(loss, grads) with the loss or one gradient array `rel` too large."""
+    loss, grads = result
+    if name == "loss":
+        return loss * (1 + rel), grads
+    return loss, {**grads, name: grads[name] * (1 + rel)}
+
+
+def _step_s(w, n=5, repeat=3):
+    """Best per-step time of `repeat` blocks of `n` steps."""
+    return min(timing.run_block(w.step, w.sync, n) / n for _ in range(repeat))
+
+
+BIG = {"shape": (3, 2 ** 20)}
+
+
+@pytest.mark.parametrize("impl", [i for i in api.impls("elementwise") if i != "torch/compile"])
+def test_the_elementwise_step_computes_its_gradients(impl):
+    """The elementwise step updates nothing, so only its cost shows that it ran: from 3x4 to 3x2^20 it must grow
+    by a good part of what numpy needs for the same products (a graph that prunes its unused gradients, as the
+    TF1 Session once did, costs the same at both sizes)."""
+    numpy_small, numpy_big = (api.make("elementwise", "numpy/manual", **s) for s in ({}, BIG))
+    numpy_grows = _step_s(numpy_big) - _step_s(numpy_small)
+    small, big = (make_or_skip("elementwise", impl, **s) for s in ({}, BIG))
+    grows = _step_s(big) - _step_s(small)
+    assert grows > 0.2 * numpy_grows, (grows, numpy_grows)
 
 
 # sizes that outside checks feed: a 1-row X, another elementwise shape, other MLP widths, a small CNN batch

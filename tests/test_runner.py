@@ -201,3 +201,13 @@ def test_statistics_of_samples():
     calls = []
     n, seconds = timing.calibrate(lambda: calls.append(1), lambda: None, 0.001)
     assert n >= 1 and seconds >= 0.001 and timing.overhead(blocks=3) > 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_a_graph_mode_counts_its_build_trace_and_none_in_steady_state(tmp_path):
+    out = fwbench("run", "--tasks", "elementwise", "--impls", "jax/jit", "--devices", "cpu", "--blocks", "3",
+                  "--threads", "1", "--out", str(tmp_path / "r.json"))
+    assert out.returncode == 0, out.stderr
+    (cell,) = results.load(tmp_path / "r.json")["results"]
+    assert cell["status"] == "ok" and cell["traces"]["build"] >= 1 and cell["traces"]["steady"] == 0
+    assert cell["step"]["block"] * cell["step"]["median_s"] >= timing.MIN_BLOCK_S["cpu"] / 2

@@ -15,13 +15,24 @@ def test_missing_framework_is_a_skip_reason(monkeypatch):
     assert api.skip_reason("numpy/manual", "cpu") is None
 
 
+NO_GPU = "no GPU on this machine (no NVIDIA driver found)"
+
+
 def test_gpu_cells_skip_without_a_gpu(monkeypatch):
     monkeypatch.setattr(registry, "nvidia_gpu_present", lambda: False)
+    monkeypatch.setattr(registry, "_installed", lambda name: True)      # every framework (and CuPy) installed
     for impl in registry.IMPLS:
-        reason = api.skip_reason(impl, "gpu")
-        assert reason and ("no GPU" in reason or "not installed" in reason), (impl, reason)
-        with pytest.raises(api.SkipCell):
+        assert api.skip_reason(impl, "gpu") == NO_GPU, impl
+        assert api.skip_reason(impl, "cpu") is None or impl == "torch/compile", impl
+        with pytest.raises(api.SkipCell, match="no GPU on this machine"):
             api.make("elementwise", impl, device="gpu")
+
+
+def test_a_missing_framework_is_named_before_the_gpu(monkeypatch):
+    monkeypatch.setattr(registry, "nvidia_gpu_present", lambda: True)
+    monkeypatch.setattr(registry, "_installed", lambda name: name != "cupy")
+    assert api.skip_reason("numpy/manual", "gpu") == "cupy is not installed (pip install cupy-cuda12x)"
+    assert api.skip_reason("numpy/manual", "cpu") is None
 
 
 def test_skip_reason_rejects_unknown_names():

@@ -85,6 +85,22 @@ def test_wait_idle_waits_while_a_process_spins_and_not_after():
         p.wait()
 
 
+def test_a_spinning_thread_counts_as_runnable_and_a_sleeping_one_does_not():
+    p = spinner(30)
+    try:
+        end = time.time() + 5                            # it prints "ready", then blocks on stdin
+        while quiesce.usage(p.pid)[1] and time.time() < end:
+            time.sleep(0.01)
+        assert quiesce.usage(p.pid)[1] == 0
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        time.sleep(0.05)
+        assert quiesce.usage(p.pid)[1] >= 1              # spinning: running or waiting for a CPU, never asleep
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_wait_idle_gives_up_at_its_cap():
     p = spinner(30)
     try:

@@ -1,0 +1,115 @@
+"""bench.timing on a virtual clock: a fake step whose cost only its sync() pays, so every figure is known exactly."""
+import numpy as np
+import pytest
+
+from bench import timing
+
+
+class Clock:
+    """A perf_counter that moves only when the fake device does work."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+class Device:
+    """step() enqueues `cost` seconds of work; sync() waits for it (advances the clock)."""
+
+    def __init__(self, clock, cost):
+        self.clock, self.cost, self.pending, self.steps, self.syncs = clock, cost, 0, 0, 0
+
+    def step(self):
+        self.pending += 1
+        self.steps += 1
+        assert self.pending <= 10**5, "steps queued without a sync"
+
+    def sync(self):
+        self.clock.now += self.pending * self.cost
+        self.pending = 0
+        self.syncs += 1
+
+
+@pytest.fixture
+def dev(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    return Device(clock, cost=0.001)
+
+
+def test_a_block_is_n_steps_and_one_sync_inside_the_timer(dev):
+    assert timing.run_block(dev.step, dev.sync, 7) == pytest.approx(0.007)
+    assert (dev.steps, dev.syncs, dev.pending) == (7, 1, 0)
+
+
+def test_warm_up_syncs_every_step(dev):
+    done = timing.warm_up(dev.step, dev.sync, 0.0105)
+    assert done == 11 and dev.syncs == 11 and dev.pending == 0      # 11 ms of 1 ms steps: 0.0105 s passed
+    assert timing.warm_up(dev.step, dev.sync, 0.0, min_steps=3) == 3
+
+
+def test_calibrate_finds_a_block_of_at_least_the_minimum(dev):
+    n, seconds = timing.calibrate(dev.step, dev.sync, 0.01)
+    assert seconds == pytest.approx(n * 0.001) and seconds >= 0.01
+    assert n <= 13                                     # roughly the smallest: 10 steps needed, 20% margin at most
+    dev.cost = 0.02                                     # one step already exceeds the minimum
+    assert timing.calibrate(dev.step, dev.sync, 0.01) == (1, pytest.approx(0.02))
+    dev.cost = 1e-9                                    # a step too cheap to reach it: capped at max_n
+    assert timing.calibrate(dev.step, dev.sync, 0.01, max_n=1000)[0] == 1000
+
+
+def test_calibrate_grows_from_a_zero_reading(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    ns = []
+
+    def step():
+        ns.append(1)
+
+    def sync():                                      # a timer that reads 0 until 50 steps are queued
+        if len(ns) >= 50:
+            clock.now += 1.0
+        ns.clear()
+    n, _ = timing.calibrate(step, sync, 0.01)
+    assert n == 100                                  # 1 -> 100 (x100 on a zero reading), which then suffices
+
+
+def test_overhead_is_the_per_step_cost_of_an_empty_loop(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    calls = []
+    monkeypatch.setattr(timing, "_noop", lambda: (calls.append(1), setattr(clock, "now", clock.now + 1e-7)))
+    # every call of the empty step (and the empty sync) costs 0.1 µs: per step, (n + 1) / n * 0.1 µs
+    assert timing.overhead(blocks=5, min_block_s=0.001) == pytest.approx(1e-7, rel=1e-3)
+
+
+def test_stats_of_known_samples():
+    s = timing.stats([3.0, 1.0, 2.0, 4.0, 100.0])
+    assert s["median_s"] == 3.0 and s["min_s"] == 1.0 and s["mean_s"] == 22.0
+    assert s["iqr_s"] == 2.0                           # numpy's linear percentiles: 4 - 2
+    assert s["samples_s"] == [3.0, 1.0, 2.0, 4.0, 100.0]
+    assert s["ci95_s"][0] <= 3.0 <= s["ci95_s"][1] and s["ci95_s"][0] >= 1.0 and s["ci95_s"][1] <= 100.0
+    assert s["noisy"]                                  # IQR/median = 0.67
+    flat = timing.stats([2.0] * 5)
+    assert flat["ci95_s"] == [2.0, 2.0] and not flat["noisy"] and flat["iqr_s"] == 0.0
+    tight = timing.stats([1.0, 1.04, 0.96, 1.02, 0.98, 1.0])
+    assert not tight["noisy"] and tight["iqr_s"] == pytest.approx(0.03)
+    assert timing.stats([1.0, 1.05, 1.10, 1.15, 1.20])["noisy"] is False   # IQR/median = 0.1/1.1 < 0.10
+    assert timing.stats([1.0, 1.06, 1.12, 1.18, 1.24])["noisy"] is True    # 0.12/1.12 > 0.10
+    with pytest.raises(ValueError):
+        timing.stats([])
+
+
+def test_the_confidence_interval_covers_the_true_median_about_95_percent_of_the_time():
+    rng = np.random.default_rng(1)
+    hits, widths = 0, []
+    for seed in range(200):
+        x = rng.lognormal(0.0, 0.2, 16)                 # true median: 1.0
+        lo, hi = timing.stats(x, seed=seed)["ci95_s"]
+        hits += lo <= 1.0 <= hi
+        widths.append(hi - lo)
+    # 95% percentile-bootstrap of a median of 16: ~0.93 here; a 50% or 99.9% interval would miss the band
+    assert 0.85 <= hits / 200 <= 0.99, hits
+    assert 0.1 < np.median(widths) < 0.3
