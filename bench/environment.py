@@ -164,8 +164,12 @@ def gpus() -> list[dict]:
             for n, d, m in rows]
 
 
+DATA = ("results", "reports")      # what runs write into the tree: data, not the code that measured it
+
+
 def git(root=ROOT) -> dict:
-    """The checked-out commit and whether tracked files differ from it."""
+    """The checked-out commit and whether tracked code differs from it (results/ and reports/ are data: a run
+    writing its own results file, or the one before it, does not make the code dirty)."""
     def sh(*args):
         try:
             r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
@@ -173,7 +177,7 @@ def git(root=ROOT) -> dict:
         except (OSError, subprocess.SubprocessError):
             return None
     commit = sh("rev-parse", "HEAD")
-    dirty = sh("status", "--porcelain", "--untracked-files=no")
+    dirty = sh("status", "--porcelain", "--untracked-files=no", "--", ".", *(f":(exclude){d}" for d in DATA))
     return {"commit": commit, "dirty": bool(dirty) if commit else None}
 
 

@@ -234,3 +234,19 @@ def test_verify_fails_a_harness_that_is_5x_off(monkeypatch, tmp_path, capsys):
 def test_verify_bad_usage_is_one_line_and_exit_2(args):
     out = subprocess.run([sys.executable, "-m", "bench", "verify", *args], capture_output=True, text=True)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_a_changed_results_file_does_not_make_the_code_dirty(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "r.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    assert environment.git(tmp_path)["dirty"] is False
+    (tmp_path / "results" / "r.json").write_text('{"new": 1}')
+    assert environment.git(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert environment.git(tmp_path)["dirty"] is True
