@@ -38,7 +38,7 @@ PROBE = ("import json, sys, platform, importlib.metadata as m\n"
 
 def add_arguments(p):  # pragma: no mutate block
     from bench import registry, runner, tasks
-    from bench.cli import csv_list
+    from bench.options import csv_list
     for side in ("base", "new"):
         p.add_argument(f"--{side}-python", metavar="PYTHON", help=f"Python of the {side} side (a venv's, a tox "
                        "env's, or a wrapper script); with --*-rev it runs that revision (default: this Python)")

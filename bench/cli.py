@@ -1,4 +1,8 @@
-"""`fwbench` (= `python -m bench`): one subcommand per module, each with `add_arguments` and `run`."""
+"""fwbench: time the same deep-learning tasks in numpy, PyTorch, TensorFlow, JAX and Keras 3, check their gradients, and report.
+
+The command line (= `python -m bench`): one subcommand per module, each with `add_arguments` and `run`; the
+argparse types they share are in bench.options, so no lower layer imports this module.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +10,7 @@ import importlib
 import sys
 
 from bench.errors import UsageError
+from bench.options import csv_list  # noqa: F401  (where subcommands' option types live)
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
@@ -29,17 +34,6 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         sys.exit(2)
-
-
-def csv_list(valid):
-    """An argparse type for a comma-separated subset of `valid`."""
-    def parse(text):
-        items = [s.strip() for s in text.split(",") if s.strip()]
-        bad = [s for s in items if s not in valid]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"invalid choice {','.join(bad) or text!r} (choose from {', '.join(valid)})")
-        return items
-    return parse
 
 
 def add_arguments(p):

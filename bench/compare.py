@@ -19,7 +19,7 @@ ENV_FIELDS = ("machine", "threads", "framework", "device")
 
 
 def add_arguments(p):  # pragma: no mutate block
-    from bench.cli import csv_list
+    from bench.options import csv_list
     p.add_argument("base", metavar="BASE", help="the earlier results file, or a folder of runs: then the latest "
                    "run in it of NEW's machine and profile taken before NEW")
     p.add_argument("new", metavar="NEW", help="the later results file")

@@ -110,7 +110,7 @@ def rows(examples: dict) -> list[dict]:
 # ---------------------------------------------------------------- CLI
 def add_arguments(p):
     from bench import registry
-    from bench.cli import csv_list
+    from bench.options import csv_list
     p.add_argument("--impls", type=csv_list(registry.IMPLS), default=list(registry.IMPLS))
     p.add_argument("--device", choices=registry.DEVICES, default="cpu")
 

@@ -492,7 +492,7 @@ def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
 
 def add_arguments(p):
     from bench import registry, tasks
-    from bench.cli import csv_list
+    from bench.options import csv_list, key_value
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
     p.add_argument("--impls", type=csv_list(registry.known()),
                    help="comma-separated (default: the profile's: quick leaves out those with a long build)")
@@ -551,15 +551,6 @@ def plan(args, spec: dict, command: str = "run") -> tuple[int, float | None, flo
         return args.blocks or spec["blocks"], None, None
     budget = spec["ab_max_time_s" if command == "ab" else "max_time_s"]
     return spec["min_blocks"], precision or spec["precision_pct"], args.max_time or budget
-
-
-def key_value(text: str) -> tuple[str, str]:
-    """An argparse type for KEY=VALUE."""
-    import argparse
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip() or any(c.isspace() for c in key):
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. OMP_WAIT_POLICY=PASSIVE), got {text!r}")
-    return key, value
 
 
 def run(args) -> int:

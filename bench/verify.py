@@ -87,7 +87,7 @@ def referee(cell: dict, root: str, budget: float, timeout: float) -> dict:
 
 def add_arguments(p):
     from bench import registry, runner, tasks
-    from bench.cli import csv_list
+    from bench.options import csv_list, key_value
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
     p.add_argument("--impls", type=csv_list(registry.IMPLS),
                    help="comma-separated (default: the profile's: quick leaves out torch/compile)")
@@ -98,7 +98,7 @@ def add_arguments(p):
                    help="largest allowed |harness/referee - 1| in %% (default 10)")
     p.add_argument("--referee-budget", type=float, default=1.5, metavar="S",
                    help="seconds each referee method times a cell after warm-up (default 1.5)")
-    p.add_argument("--worker-env", action="append", type=runner.key_value, default=[], metavar="KEY=VALUE",
+    p.add_argument("--worker-env", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="extra environment for the harness's workers (not the referee's), as in fwbench run")
     p.add_argument("--no-idle-wait", action="store_true",
                    help="harness without its wait for idle workers at switches (to measure that mechanism)")
