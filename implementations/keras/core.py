@@ -9,8 +9,6 @@ import importlib
 import os
 import sys
 
-import numpy as np
-
 from bench.workload import Workload
 
 
