@@ -38,7 +38,7 @@ PROBE = ("import json, sys, platform, importlib.metadata as m\n"
 
 def add_arguments(p):  # pragma: no mutate block
     from bench import registry, runner, tasks
-    from bench.cli import csv_list
+    from bench.options import csv_list
     for side in ("base", "new"):
         p.add_argument(f"--{side}-python", metavar="PYTHON", help=f"Python of the {side} side (a venv's, a tox "
                        "env's, or a wrapper script); with --*-rev it runs that revision (default: this Python)")
@@ -97,9 +97,9 @@ def worktree(rev: str, flag: str):  # pragma: no mutate block
 
 def probe(side, flag: str) -> dict:  # pragma: no mutate block
     """The side's Python version and framework versions, asked of that Python (UsageError if it cannot run)."""
-    from bench.environment import DISTS
+    from bench.registry import dists
     try:
-        r = subprocess.run([side.python, "-c", PROBE, json.dumps(DISTS)], cwd=side.root, capture_output=True,
+        r = subprocess.run([side.python, "-c", PROBE, json.dumps(dists())], cwd=side.root, capture_output=True,
                            text=True, timeout=120)
         return json.loads(r.stdout)
     except (OSError, subprocess.SubprocessError, ValueError):
@@ -230,12 +230,11 @@ def run(args) -> int:  # pragma: no mutate block
     from bench.progress import Progress
     check(args)
     spec = runner.PROFILES[args.profile]
-    impls = args.impls or [i for i in registry.IMPLS if args.profile == "full" or i != "torch/compile"]
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
     (blocks, _, max_time), k = runner.plan(args, spec, "ab"), args.processes
     t_start = time.perf_counter()
-    cells = runner.make_cells(args.profile, args.tasks or list(tasks.TASKS), impls, devices)
+    cells = runner.make_cells(args.profile, args.tasks or list(tasks.TASKS), args.impls, devices)
     now = datetime.now(timezone.utc)
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     out_dir = Path(args.out_dir or f"runs/ab-{run_id}")

@@ -13,15 +13,19 @@ def tasks() -> list[str]:
 
 
 def impls(task: str | None = None) -> list[str]:
-    """The implementation ids that exist for `task` (every task has all eight)."""
+    """The implementation ids, as their folders declare them (a task one does not implement is a skip with its reason)."""
     if task is not None:
         _tasks.get(task)
     return list(registry.IMPLS)
 
 
-def skip_reason(impl: str, device: str = "cpu") -> str | None:
-    """None if the cell can run here, else why not (framework missing, no GPU, ...)."""
-    return registry.skip_reason(impl, device)
+def skip_reason(impl: str, device: str = "cpu", task: str | None = None) -> str | None:
+    """None if the cell can run here, else why not (framework missing, no GPU, a task the framework does not do, ...)."""
+    reason = registry.skip_reason(impl, device)
+    if task is not None and reason is None:
+        _tasks.get(task)
+        reason = registry.task_skip_reason(impl, task)
+    return reason
 
 
 def make(task: str, impl: str, device: str = "cpu", seed: int = 0, inputs=None, params=None,
@@ -37,10 +41,9 @@ def make(task: str, impl: str, device: str = "cpu", seed: int = 0, inputs=None, 
         raise ValueError(f"{task}: takes no lr (its step computes gradients and updates nothing)")
     if lr is not None and not lr > 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    reason = registry.skip_reason(impl, device)
+    reason = registry.skip_reason(impl, device) or registry.task_skip_reason(impl, task)
     if reason:
         raise SkipCell(reason)
     cls = registry.workload_class(impl)
-    w = cls(spec, size, inputs, params, spec.lr if lr is None else lr, device, registry.task_module(impl, task))
-    w.impl = impl
+    w = cls(spec, size, inputs, params, spec.lr if lr is None else lr, device, registry.task_module(impl, task), impl)
     return w.build() if build else w

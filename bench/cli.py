@@ -1,4 +1,8 @@
-"""`fwbench` (= `python -m bench`): one subcommand per module, each with `add_arguments` and `run`."""
+"""fwbench: time the same deep-learning tasks in numpy, PyTorch, TensorFlow, JAX and Keras 3, check their gradients, and report.
+
+The command line (= `python -m bench`): one subcommand per module, each with `add_arguments` and `run`; the
+argparse types they share are in bench.options, so no lower layer imports this module.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +10,7 @@ import importlib
 import sys
 
 from bench.errors import UsageError
+from bench.options import csv_list  # noqa: F401  (where subcommands' option types live)
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
@@ -31,17 +36,6 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def csv_list(valid):
-    """An argparse type for a comma-separated subset of `valid`."""
-    def parse(text):
-        items = [s.strip() for s in text.split(",") if s.strip()]
-        bad = [s for s in items if s not in valid]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"invalid choice {','.join(bad) or text!r} (choose from {', '.join(valid)})")
-        return items
-    return parse
-
-
 def add_arguments(p):
     p.add_argument("--devices", type=csv_list(("cpu", "gpu")), default=["cpu", "gpu"])
 
@@ -53,7 +47,7 @@ def run(args) -> int:
         for impl in api.impls(task):
             cells = []
             for device in args.devices:
-                reason = api.skip_reason(impl, device)
+                reason = api.skip_reason(impl, device, task)
                 cells.append(f"{device}: {'ok' if reason is None else 'skip (' + reason + ')'}")
             print(f"  {impl:<22} " + "; ".join(cells))
     return 0

@@ -19,7 +19,7 @@ ENV_FIELDS = ("machine", "threads", "framework", "device")
 
 
 def add_arguments(p):  # pragma: no mutate block
-    from bench.cli import csv_list
+    from bench.options import csv_list
     p.add_argument("base", metavar="BASE", help="the earlier results file, or a folder of runs: then the latest "
                    "run in it of NEW's machine and profile taken before NEW")
     p.add_argument("new", metavar="NEW", help="the later results file")
@@ -49,15 +49,17 @@ def cell_name(r) -> str:
 
 def env_diff(r, base_env: dict, new_env: dict, ignore=()) -> list[str]:
     """What differs between the two runs' environments that matters for cell `r`: ['threads 2 -> 4', ...]."""
-    fw = r["framework"]
+    from bench.registry import modules
     pairs = {"machine": (base_env.get("machine"), new_env.get("machine")),
-             "threads": (base_env.get("threads"), new_env.get("threads")),
-             "framework": ((base_env.get("frameworks") or {}).get(fw), (new_env.get("frameworks") or {}).get(fw))}
+             "threads": (base_env.get("threads"), new_env.get("threads"))}
+    for name in modules(r["framework"], r["device"]):     # the packages the framework's worker imports
+        pairs[("framework", name)] = tuple((e.get("frameworks") or {}).get(name) for e in (base_env, new_env))
     if r["device"] == "gpu":
         pairs["device"] = tuple(", ".join(g.get("name", "?") for g in e.get("gpus") or []) or None
                                 for e in (base_env, new_env))
-    names = {"framework": fw, "device": "GPU"}
-    return [f"{names.get(k, k)} {a} -> {b}" for k, (a, b) in pairs.items() if a != b and k not in ignore]
+    label = lambda k: k[1] if isinstance(k, tuple) else {"device": "GPU"}.get(k, k)
+    field = lambda k: k[0] if isinstance(k, tuple) else k
+    return [f"{label(k)} {a} -> {b}" for k, (a, b) in pairs.items() if a != b and field(k) not in ignore]
 
 
 def judge(b, n, threshold_pct: float) -> dict:

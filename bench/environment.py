@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-DISTS = {"numpy": ("numpy",), "torch": ("torch",), "tensorflow": ("tensorflow", "tensorflow-cpu"),
-         "jax": ("jax",), "cupy": ("cupy", "cupy-cuda12x", "cupy-cuda11x", "cupy-cuda13x")}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,9 +58,15 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+def _dists() -> dict:
+    """{module: distribution names} of every module the frameworks' folders import."""
+    from bench.registry import dists
+    return dists()
+
+
 def version(name: str) -> str | None:
     """The installed version of a framework (any of its distribution names), or None."""
-    for dist in DISTS.get(name, (name,)):
+    for dist in _dists().get(name, (name,)):
         try:
             return importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -197,7 +201,7 @@ def collect(threads: int, env: dict, machine: str | None = None, extra_env: dict
             "python": platform.python_version(), "platform": platform.platform(),
             "os": f"{platform.system()} {platform.release()}", "cpu": c,
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "gpus": gpus(),
-            "frameworks": {name: version(name) for name in DISTS}, "blas": blas(),
+            "frameworks": {name: version(name) for name in _dists()}, "blas": blas(),
             "threads": threads, "thread_env": dict(env), "worker_env_extra": dict(extra_env or {}),
             "runtime_tuning": runtime_tuning(extra_env), "git": git(), "fwbench": __version__,
             "executable": Path(sys.executable).name}

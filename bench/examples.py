@@ -69,10 +69,15 @@ def _elementwise(impl, device, op):
 
 
 def compute(impl, device="cpu") -> dict:
-    """Every worked example computed by `impl`: JSON-ready numbers, keyed like SLIDE."""
-    return {"dog_wolf": _dog_wolf(impl, device),
-            "elementwise_mul": _elementwise(impl, device, "mul"),
-            "elementwise_add": _elementwise(impl, device, "add")}
+    """Every worked example computed by `impl`: JSON-ready numbers, keyed like SLIDE (but for tasks it does not do)."""
+    from bench.registry import task_skip_reason
+    out = {}
+    if not task_skip_reason(impl, "single_layer"):
+        out["dog_wolf"] = _dog_wolf(impl, device)
+    if not task_skip_reason(impl, "elementwise"):
+        out["elementwise_mul"] = _elementwise(impl, device, "mul")
+        out["elementwise_add"] = _elementwise(impl, device, "add")
+    return out
 
 
 def _agrees(slide, value) -> bool:
@@ -105,7 +110,7 @@ def rows(examples: dict) -> list[dict]:
 # ---------------------------------------------------------------- CLI
 def add_arguments(p):
     from bench import registry
-    from bench.cli import csv_list
+    from bench.options import csv_list
     p.add_argument("--impls", type=csv_list(registry.IMPLS), default=list(registry.IMPLS))
     p.add_argument("--device", choices=registry.DEVICES, default="cpu")
 

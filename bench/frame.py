@@ -6,7 +6,7 @@ Columns (None/NaN where a cell lacks the field, e.g. skipped or failed cells):
   machine       environment.machine (short label: CPU model + cores, or --machine NAME)
   run_id        the run's id; created: its ISO-8601 UTC time (str); profile: "quick"/"full"/...
   task, impl    "cnn", "torch/eager"; framework, mode: "torch", "eager" (impl split at "/")
-  paradigm      "define-by-run", "define-and-run" or "hand-written backprop" (bench.registry.PARADIGM)
+  paradigm      "define-by-run", "define-and-run" or "hand-written backprop" (as the implementation's folder declares it)
   device        "cpu" / "gpu"
   size          short label of the size knobs ("batch=64"); size_json: the knobs as sorted JSON
   variant       None, or e.g. "aa-copy" for an A/A duplicate cell
@@ -57,7 +57,7 @@ def _num(v):
 
 def row(cell: dict, data: dict, source: str = "<memory>") -> dict:
     """One flat row (a dict with every name in COLUMNS) for one cell of a results file."""
-    from bench.registry import PARADIGM
+    from bench.registry import paradigm
     from bench.results import size_label
     env = data.get("environment") or {}
     fw, _, mode = cell["impl"].partition("/")
@@ -82,7 +82,7 @@ def row(cell: dict, data: dict, source: str = "<memory>") -> dict:
         "source": source, "machine": env.get("machine") or "unknown machine", "run_id": data.get("run_id"),
         "created": data.get("created"), "profile": data.get("profile"),
         "task": cell["task"], "impl": cell["impl"], "framework": fw, "mode": mode,
-        "paradigm": PARADIGM.get(mode, mode), "device": cell["device"],
+        "paradigm": paradigm(cell["impl"]), "device": cell["device"],
         "size": size_label(cell.get("size") or {}), "size_json": json.dumps(cell.get("size") or {}, sort_keys=True),
         "variant": cell.get("variant"), "status": cell["status"], "reason": cell.get("reason"),
         **{k: _num(phases.get(k)) for k in ("import_s", "setup_s", "build_s", "first_step_s")},

@@ -136,7 +136,7 @@ def trajectory(w, steps=TRAJECTORY_STEPS) -> dict:
 def check_cell(task, impl, device="cpu", **size) -> dict:
     """Gradient and trajectory check of one cell, or its skip reason."""
     from bench import api
-    reason = api.skip_reason(impl, device)
+    reason = api.skip_reason(impl, device, task)
     if reason:
         return {"status": "skipped", "reason": reason}
     w = api.make(task, impl, device=device, **size)
@@ -150,7 +150,7 @@ def check_cell(task, impl, device="cpu", **size) -> dict:
 # ---------------------------------------------------------------- CLI
 def add_arguments(p):  # pragma: no mutate block
     from bench import registry, tasks
-    from bench.cli import csv_list
+    from bench.options import csv_list
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), default=list(tasks.TASKS))
     p.add_argument("--impls", type=csv_list(registry.IMPLS), default=list(registry.IMPLS))
     p.add_argument("--devices", type=csv_list(registry.DEVICES), default=["cpu"])

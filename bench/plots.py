@@ -6,10 +6,8 @@ import io
 import math
 import re
 
-# Okabe-Ito, one colour per implementation; define-and-run modes get dashed lines and square/diamond markers.
-COLOURS = {"numpy/manual": "#555555", "torch/eager": "#D55E00", "torch/compile": "#E69F00",
-           "tensorflow/eager": "#009E73", "tensorflow/function": "#56B4E9", "tensorflow/session": "#0072B2",
-           "jax/eager": "#CC79A7", "jax/jit": "#8B5A9E"}
+# one colour per implementation, declared by its folder (Okabe-Ito for the raw frameworks); define-and-run modes get
+# dashed lines and square/diamond markers.
 MARKERS = {"manual": "o", "eager": "o", "compile": "s", "function": "s", "session": "D", "jit": "s"}
 PHASES = (("import_s", "import", "#BBBBBB"), ("setup_s", "setup (data onto device)", "#56B4E9"),
           ("build_s", "build (graph / trace / compile)", "#E69F00"), ("first_step_s", "first step", "#D55E00"),
@@ -17,14 +15,16 @@ PHASES = (("import_s", "import", "#BBBBBB"), ("setup_s", "setup (data onto devic
 
 
 def colour(impl):
-    """The colour of an implementation (grey for unknown ids)."""
-    return COLOURS.get(impl, "#999999")
+    """The colour of an implementation, as its folder declares it (grey for unknown ids)."""
+    from bench.registry import mode_info
+    return mode_info(impl).get("colour") or "#999999"
 
 
 def style(impl):
     """Line/marker style of an implementation: solid circles for eager, dashed squares for graph modes."""
+    from bench.registry import paradigm
     mode = impl.partition("/")[2]
-    graph = mode in ("compile", "function", "session", "jit")
+    graph = paradigm(impl) == "define-and-run"
     return {"color": colour(impl), "marker": MARKERS.get(mode, "o"), "linestyle": "--" if graph else "-",
             "linewidth": 2, "markersize": 6}
 
@@ -157,7 +157,8 @@ def break_even(groups, name="break-even") -> str:
         ax.set_ylabel("build + steps")
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    order = [i for i in COLOURS if i in handles] + [i for i in handles if i not in COLOURS]
+    from bench.registry import IMPLS
+    order = [i for i in IMPLS if i in handles] + [i for i in handles if i not in IMPLS]
     fig.tight_layout(rect=(0, 0.1 if n <= 2 else 0.06, 1, 1))
     fig.legend([handles[i] for i in order], order, loc="lower center", ncol=min(len(order), 4), fontsize=9)
     return svg(fig, name)

@@ -36,12 +36,13 @@ def md_escape(text) -> str:
 
 
 def context(df, runs, title) -> dict:
-    """Everything the templates need: run summary, table of contents, and the eight sections."""
-    from bench import report_env, report_graph, report_more, report_speed, report_sweep
+    """Everything the templates need: run summary, table of contents, and the sections."""
+    from bench import report_env, report_graph, report_layers, report_more, report_speed, report_sweep
     from bench.reportlib import prepare, task_order
     main = prepare(df)
     where = dict(zip(main["run_id"], main["where"]))
     sections = [report_speed.headline(main), report_speed.tf10x(main), report_graph.define_and_run(main),
+                report_layers.layers(main),
                 report_sweep.sweep(main), report_more.gradients(main, runs), report_more.efficiency(main, runs),
                 report_env.source(task_order(main)), report_env.environment(runs, where)]
     for n, s in enumerate(sections, 1):
@@ -73,7 +74,7 @@ def _key(s):
     r = s["reading"]
     if s["id"] == "tf10x" and len(r) > 1:
         return r[1]
-    if s["id"] in ("graph", "gradients") and r and not r[0].startswith("No "):
+    if s["id"] in ("graph", "layers", "gradients") and r and not r[0].startswith("No "):
         return r[0]
     if s["id"] == "efficiency":
         return next((p for p in r if p.startswith("Best achieved")), None)

@@ -7,7 +7,12 @@ from pathlib import Path
 
 from bench.reportlib import fmt_s, section, table
 
-FRAMEWORKS = ("numpy", "torch", "tensorflow", "jax")
+
+
+def folders() -> list[str]:
+    """The implementations/ folders, in the registry's order of their frameworks."""
+    from bench.registry import FRAMEWORKS
+    return list(dict.fromkeys(d["folder"] for d in FRAMEWORKS.values()))
 
 
 def implementations_dir() -> Path | None:
@@ -34,12 +39,12 @@ def pygments_css() -> str:
 
 
 def source(tasks) -> dict:
-    """Section 7: each task's file in every framework, side by side, plus each framework's core.py folded."""
+    """Section 8: each task's file in every framework, side by side, plus each framework's core.py folded."""
     root = implementations_dir()
     panels, absent = [], []
     for task in tasks:
         cols = []
-        for fw in FRAMEWORKS:
+        for fw in folders():
             path = root / fw / f"{task}.py" if root else None
             if path and path.is_file():
                 text = path.read_text()
@@ -50,7 +55,7 @@ def source(tasks) -> dict:
                 cols.append({"fw": fw, "path": f"implementations/{fw}/{task}.py", "html": None, "lines": 0})
         panels.append({"task": task, "cols": cols})
     cores = []
-    for fw in FRAMEWORKS:
+    for fw in folders():
         path = root / fw / "core.py" if root else None
         if path and path.is_file():
             cores.append({"fw": fw, "path": f"implementations/{fw}/core.py", "html": highlight(path.read_text())})
@@ -85,17 +90,17 @@ def _versions(env, used=None) -> str:
 
 
 def _used(d) -> set:
-    """The frameworks (cupy standing in for numpy on GPU) that measured at least one cell of run `d`."""
+    """The packages whose workers measured at least one cell of run `d` (what each framework's folder imports)."""
+    from bench.registry import modules
     out = set()
     for c in d["results"]:
         if c["status"] == "ok":
-            fw = c["impl"].partition("/")[0]
-            out.add("cupy" if (fw, c["device"]) == ("numpy", "gpu") else fw)
+            out.update(modules(c["impl"].partition("/")[0], c["device"]))
     return out
 
 
 def environment(runs, where) -> dict:
-    """Section 8: each run's environment side by side, and a citation (text + BibTeX) pinned to the run."""
+    """Section 9: each run's environment side by side, and a citation (text + BibTeX) pinned to the run."""
     cols, fields = ["", *[where.get(d["run_id"], d["run_id"]) for _, d in runs]], []
     def add(name, fn):
         fields.append([name, *[str(fn(d)) for _, d in runs]])

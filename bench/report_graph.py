@@ -6,8 +6,6 @@ import math
 from bench.reportlib import (cell, fmt_n, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing,
                              missing, section, table, task_order)
 
-GRAPH_MODES = ("compile", "function", "session", "jit")
-
 
 def break_even_steps(build_s, eager_s, graph_s):
     """Steps after which a graph mode's build has paid for itself: build / (eager − graph); None = never."""
@@ -18,10 +16,11 @@ def break_even_steps(build_s, eager_s, graph_s):
 
 def _pairs(ok):
     """(eager row or None, graph row) for every graph mode measured, with its framework's eager mode if measured."""
+    from bench.registry import paradigm
     out = []
     for impl in impl_order(ok):
         fw, _, mode = impl.partition("/")
-        if mode not in GRAPH_MODES:
+        if paradigm(impl) != "define-and-run":
             continue
         eager = ok[ok["impl"] == f"{fw}/eager"]
         out.append((eager.iloc[0] if len(eager) else None, ok[ok["impl"] == impl].iloc[0]))

@@ -28,7 +28,7 @@ def _examples(runs):
 
 
 def gradients(df, runs) -> dict:
-    """Section 5: worst relative gradient error per task × implementation; the slides' examples beside ours."""
+    """Section 6: worst relative gradient error per task × implementation; the slides' examples beside ours."""
     import numpy as np
     grp = groups(df)
     tasks = task_order(df)
@@ -95,7 +95,7 @@ def gradients(df, runs) -> dict:
 
 
 def efficiency(df, runs) -> dict:
-    """Section 6: achieved GFLOP/s per cell against the machine's peak; the compute floor and the numpy floor."""
+    """Section 7: achieved GFLOP/s per cell against the machine's peak; the compute floor and the numpy floor."""
     from bench import plots
     sizes = headline_sizes(df)
     grp = groups(df)

@@ -51,7 +51,7 @@ def _crossover(pts, allx, unit) -> dict:
 
 
 def sweep(df) -> dict:
-    """Section 4: step time against problem size, log-log, per implementation; where overhead stops mattering."""
+    """Section 5: step time against problem size, log-log, per implementation; where overhead stops mattering."""
     from bench import plots
     figures, reading, tables = [], [], []
     grp = groups(df)

@@ -20,14 +20,6 @@ from bench.timing import MIN_BLOCK_S
 from bench.worker import PROTOCOL, Proc, WorkerError
 
 ROOT = Path(__file__).resolve().parent.parent
-GRAPH_MODES = ("torch/compile", "tensorflow/function", "tensorflow/session", "jax/jit")
-RETRACE_HOW = {
-    "torch/compile": "dynamo guards fail on the new shape and it recompiles (marking the dimension dynamic)",
-    "tensorflow/function": "tf.function traces the step again for the new input shapes",
-    "tensorflow/session": "placeholders have fixed shapes, so a new batch size means building a new Graph "
-                          "and Session; the build is counted in first_step_s",
-    "jax/jit": "jax.jit lowers and XLA compiles the step again for the new shapes",
-}
 WARM_FRACTION = 2          # before each timed block, n // 2 (>= 1) untimed steps: it starts hot, as in a user's loop
 SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
 IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
@@ -82,7 +74,7 @@ class _Scheduler:
 
     def __init__(self, cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
                  worker_env=None, quiesce=True, until=None):
-        from bench import environment, tasks
+        from bench import environment, registry, tasks
         from bench.progress import Progress
         self.sides, self.threads, self.blocks, self.warmup_s = sides, threads, blocks, warmup_s
         self.timeout, self.seed, self.workers = cell_timeout, seed, workers
@@ -99,7 +91,7 @@ class _Scheduler:
                     "variant": c.get("variant"), "side": side.label, "status": "failed", "reason": PENDING,
                     "phases": None, "step": None, "traces": None, "retrace": None, "gradcheck": None,
                     "memory": None, "harness_s": None, "flops": tasks.get(c["task"]).flops(c["size"]), "gflops": None})
-                self.state.append({"cell": c, "side": side, "key": (side.label, c["impl"].split("/")[0], c["device"]),
+                self.state.append({"cell": c, "side": side, "key": (side.label, registry.worker_of(c["impl"].split("/")[0]), c["device"]),
                                    "phase": "pending", "samples": []})
 
     def fail(self, i, reason):
@@ -167,7 +159,7 @@ class _Scheduler:
         from bench import registry
         c, side = st["cell"], st["side"]
         if side.python == sys.executable and Path(side.root).resolve() == ROOT:
-            return registry.skip_reason(c["impl"], c["device"])
+            return registry.skip_reason(c["impl"], c["device"]) or registry.task_skip_reason(c["impl"], c["task"])
         if c["device"] == "gpu" and not registry.nvidia_gpu_present():
             return "no GPU on this machine (no NVIDIA driver found)"
         return None
@@ -238,7 +230,8 @@ class _Scheduler:
             return self.fail(i, f"after steady state: {reply['error']}")
         rec["traces"]["steady"] = reply["traces_steady"]
         if reply.get("retrace"):
-            rec["retrace"] = {**reply["retrace"], "how": RETRACE_HOW.get(c["impl"])}
+            from bench import registry
+            rec["retrace"] = {**reply["retrace"], "how": registry.retrace_how(c["impl"])}
         self.ok(i)
 
     def ok(self, i, reason=None):
@@ -260,8 +253,9 @@ class _Scheduler:
 
     def examples(self, cells, into):
         """The worked examples from the first side's CPU workers, into the dict `into`."""
+        from bench.registry import worker_of
         for (label, fw, device), proc in list(self.procs.items()):
-            impls = sorted({c["impl"] for c in cells if c["impl"].split("/")[0] == fw})
+            impls = sorted({c["impl"] for c in cells if worker_of(c["impl"].split("/")[0]) == fw})
             if label == self.sides[0].label and device == "cpu":
                 self.progress.phase(f"{fw} worker", "worked examples")
                 try:
@@ -452,8 +446,8 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
 PROFILES = {
     "quick": {"blocks": 12, "min_blocks": 8, "precision_pct": 5.0, "max_time_s": 60.0, "ab_max_time_s": 300.0,
               "warmup_s": 0.1, "retrace": False, "sweep": False, "examples": False,
-              "about": "default sizes, every task and implementation but torch/compile; rounds until each cell's "
-                       "95% CI is within ±5% or the run reaches 60 s (at least 8 blocks per cell)"},
+              "about": "default sizes, the implementations and tasks their folders declare quick (not torch/compile); "
+                       "rounds until each cell's 95% CI is within ±5% or the run reaches 60 s (at least 8 blocks per cell)"},
     "full": {"blocks": 16, "min_blocks": 16, "precision_pct": 2.0, "max_time_s": 900.0, "ab_max_time_s": 1800.0,
              "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
              "about": "every implementation, size sweeps, retrace cost of the graph modes, the worked examples; "
@@ -474,8 +468,14 @@ def canonical(task: str, size: dict) -> dict:
 
 
 def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
-    """The cells of a run: task x size x implementation x device, in that order."""
+    """The cells of a run: task x size x implementation x device, in that order. `impls` None: the profile's own
+    (quick: those whose folders declare them quick enough, on the tasks they declare)."""
+    from bench import registry
     spec = PROFILES[profile]
+    if impls is None:
+        impls = list(registry.IMPLS) if profile == "full" else registry.quick_impls()
+        return [c for c in make_cells(profile, task_names, impls, devices)
+                if profile == "full" or registry.in_quick(c["impl"], c["task"])]
     cells = []
     for task in task_names:
         default = canonical(task, {})
@@ -483,7 +483,7 @@ def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
             size = canonical(task, size)
             for impl in impls:
                 for device in devices:
-                    retrace = spec["retrace"] and impl in GRAPH_MODES and size == default
+                    retrace = spec["retrace"] and registry.retrace_how(impl) is not None and size == default
                     cell = {"task": task, "impl": impl, "device": device, "size": size, "variant": None,
                             "retrace": canonical(task, RETRACE[task]) if retrace else None}
                     cells.append(cell)
@@ -492,10 +492,10 @@ def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
 
 def add_arguments(p):
     from bench import registry, tasks
-    from bench.cli import csv_list
+    from bench.options import csv_list, key_value
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
     p.add_argument("--impls", type=csv_list(registry.known()),
-                   help="comma-separated (default: the profile's: quick leaves out torch/compile)")
+                   help="comma-separated (default: the profile's: quick leaves out those with a long build)")
     p.add_argument("--devices", type=csv_list(registry.DEVICES),
                    help="comma-separated (default: cpu, plus gpu where an NVIDIA driver is present)")
     p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
@@ -553,15 +553,6 @@ def plan(args, spec: dict, command: str = "run") -> tuple[int, float | None, flo
     return spec["min_blocks"], precision or spec["precision_pct"], args.max_time or budget
 
 
-def key_value(text: str) -> tuple[str, str]:
-    """An argparse type for KEY=VALUE."""
-    import argparse
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip() or any(c.isspace() for c in key):
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. OMP_WAIT_POLICY=PASSIVE), got {text!r}")
-    return key, value
-
-
 def run(args) -> int:
     import secrets
     import signal
@@ -576,10 +567,9 @@ def run(args) -> int:
     if args.cell_timeout <= 0:
         raise UsageError(f"--cell-timeout must be a positive number of seconds, got {args.cell_timeout:g}")
     task_names = args.tasks or list(tasks.TASKS)
-    impls = args.impls or [i for i in registry.IMPLS if args.profile == "full" or i != "torch/compile"]
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
-    cells = make_cells(args.profile, task_names, impls, devices)
+    cells = make_cells(args.profile, task_names, args.impls, devices)
     # --aa: the same cells again in a second set of workers (same Python, same checkout), blocks paired
     # round by round exactly as the A/B gate pairs two environments
     sides = (Side(), Side("aa-copy")) if args.aa else (Side(),)
@@ -587,8 +577,9 @@ def run(args) -> int:
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     out = Path(args.out or f"runs/{run_id}.json")
     worker_env = dict(args.worker_env)
-    command = (f"fwbench run --profile {args.profile} --tasks {','.join(task_names)} --impls {','.join(impls)} "
-               f"--devices {','.join(devices)} --threads {threads} "
+    command = (f"fwbench run --profile {args.profile} --tasks {','.join(task_names)}"
+               + (f" --impls {','.join(args.impls)}" if args.impls else "")
+               + f" --devices {','.join(devices)} --threads {threads} "
                + (f"--blocks {blocks}" if precision is None else f"--precision {precision:g} --max-time {max_time:g}")
                + (" --aa" if args.aa else "") + (" --examples" if args.examples else "")
                + "".join(f" --worker-env {k}={v}" for k, v in worker_env.items()) + f" --out {out}")

@@ -34,7 +34,9 @@ def estimate(pairs: dict, reference) -> dict:
 
 
 def _group(row) -> tuple:
-    return row["device"], row["framework"]
+    """(device, framework whose worker process ran the cell): the cells one process shift moves alike."""
+    from bench.registry import worker_of
+    return row["device"], worker_of(row["framework"])
 
 
 def summary(pairs: dict, reference) -> str:

@@ -87,7 +87,7 @@ def referee(cell: dict, root: str, budget: float, timeout: float) -> dict:
 
 def add_arguments(p):
     from bench import registry, runner, tasks
-    from bench.cli import csv_list
+    from bench.options import csv_list, key_value
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
     p.add_argument("--impls", type=csv_list(registry.IMPLS),
                    help="comma-separated (default: the profile's: quick leaves out torch/compile)")
@@ -98,7 +98,7 @@ def add_arguments(p):
                    help="largest allowed |harness/referee - 1| in %% (default 10)")
     p.add_argument("--referee-budget", type=float, default=1.5, metavar="S",
                    help="seconds each referee method times a cell after warm-up (default 1.5)")
-    p.add_argument("--worker-env", action="append", type=runner.key_value, default=[], metavar="KEY=VALUE",
+    p.add_argument("--worker-env", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="extra environment for the harness's workers (not the referee's), as in fwbench run")
     p.add_argument("--no-idle-wait", action="store_true",
                    help="harness without its wait for idle workers at switches (to measure that mechanism)")
@@ -114,9 +114,9 @@ def run(args) -> int:
     if not args.tolerance > 0:
         raise UsageError(f"--tolerance must be a positive percentage, got {args.tolerance:g}")
     task_names = args.tasks or list(tasks.TASKS)
-    impls = args.impls or [i for i in registry.IMPLS if i != "torch/compile"]
-    grid = runner.make_cells(args.profile, task_names, impls, args.devices)
-    cells = [c for c in grid if registry.skip_reason(c["impl"], c["device"]) is None]
+    grid = runner.make_cells(args.profile, task_names, args.impls, args.devices)
+    cells = [c for c in grid if registry.skip_reason(c["impl"], c["device"]) is None
+             and registry.task_skip_reason(c["impl"], c["task"]) is None]
     skipped = len(grid) - len(cells)
     if not cells:
         raise UsageError("no cell of that choice can run here (see fwbench list)")

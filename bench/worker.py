@@ -22,7 +22,6 @@ import time
 import traceback
 
 PROTOCOL = 1
-IMPORTS = {"numpy": ("numpy",), "torch": ("torch",), "tensorflow": ("tensorflow",), "jax": ("jax",)}
 
 
 class WorkerError(RuntimeError):
@@ -172,15 +171,23 @@ def cell_gpu_peak(start, end, resettable: bool):
 
 
 class Worker:
-    """The cells of one framework on one device, kept alive between the runner's requests."""
+    """The cells of one framework on one device, kept alive between the runner's requests; what it imports and the
+    environment it sets first come from the framework's declaration in its implementations/ folder."""
 
     def __init__(self, fw, device, threads):
+        from bench import registry
+        fw = registry.worker_of(fw)              # a framework that runs in another's worker makes this one that
         self.fw, self.device, self.threads, self.cells = fw, device, threads, {}
+        self.decl = registry.FRAMEWORKS.get(fw) or {"env": {}, "allocator": fw, "folder": fw}
+        self.allocator = self.decl["allocator"]        # whose GPU allocator counts this framework's memory
+        self.import_s, self.guests = None, {}
 
     def start(self) -> dict:
-        """Import the framework (timed: import_s) and give it the run's thread count."""
+        """Set the environment the framework's folder declares, import it (timed: import_s), give it the thread count."""
         import importlib
-        names = IMPORTS[self.fw] + (("cupy",) if (self.fw, self.device) == ("numpy", "gpu") else ())
+        from bench import registry
+        os.environ.update(self.decl["env"])
+        names = registry.modules(self.fw, self.device)
         t0 = time.perf_counter()
         mods = []
         for name in names:
@@ -188,8 +195,8 @@ class Worker:
                 mods.append(importlib.import_module(name))
             except ImportError as e:
                 return {"ready": False, "skip": f"{name} cannot be imported here ({e})"}
-        import_s = time.perf_counter() - t0
-        self.core = importlib.import_module(f"implementations.{self.fw}.core")
+        import_s = self.import_s = time.perf_counter() - t0
+        self.core = importlib.import_module(f"implementations.{self.decl['folder']}.core")
         self.core.set_threads(self.threads)
         from threadpoolctl import threadpool_info
         blas = [{k: lib.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer")}
@@ -197,12 +204,34 @@ class Worker:
         return {"ready": True, "protocol": PROTOCOL, "pid": os.getpid(), "import_s": import_s,
                 "version": getattr(mods[0], "__version__", None), "blas": blas}
 
+    def guest(self, fw) -> dict:
+        """A framework that runs in this worker (it declares `worker`: this one): its environment set and its own
+        modules imported at its first cell. Its import_s is this worker's plus that import (what a fresh process
+        would pay), or the skip reason when they cannot be imported."""
+        if fw not in self.guests:
+            import importlib
+            from bench import registry
+            decl = registry.FRAMEWORKS[fw]
+            os.environ.update(decl["env"])
+            t0 = time.perf_counter()
+            try:
+                for name in registry.modules(fw, self.device):
+                    importlib.import_module(name)
+                self.guests[fw] = {"import_s": self.import_s + time.perf_counter() - t0}
+            except ImportError as e:
+                self.guests[fw] = {"skip": f"{name} cannot be imported here ({e})"}
+        return self.guests[fw]
+
     def prepare(self, req) -> dict:
         """setup, build, first step, gradcheck, warm-up and calibration of one cell."""
         from bench import api, timing
         from bench.workload import SkipCell
+        fw = req["impl"].split("/")[0]
+        guest = self.guest(fw) if fw != self.fw else {}
+        if "skip" in guest:
+            return {"skip": guest["skip"]}
         gpu = self.device == "gpu"
-        gpu_start = _gpu_memory(self.fw, reset=True) if gpu else None
+        gpu_start = _gpu_memory(self.allocator, reset=True) if gpu else None
         clock = time.perf_counter
         try:
             t0 = clock()
@@ -227,7 +256,7 @@ class Worker:
         n, block_s = timing.calibrate(w.step, w.sync, req["min_block_s"])
         t6 = clock()
         self.cells[req["cell"]] = {"w": w, "n": n, "traces": 0, "fn": w.fn}
-        return {"phases": {"setup_s": t1 - t0, "build_s": t2 - t1b, "first_step_s": t3 - t2},
+        return {"phases": {**guest, "setup_s": t1 - t0, "build_s": t2 - t1b, "first_step_s": t3 - t2},
                 "traces_build": traces_build, "gradcheck": grad, "block": n, "block_s": block_s,
                 "harness_s": {"gradcheck_s": t4 - t3, "warmup_s": t5 - t4, "calibrate_s": t6 - t5},
                 "memory": {"peak_rss_bytes": _rss_peak(), **self._gpu_peak(gpu_start)}}
@@ -236,7 +265,7 @@ class Worker:
         """A cell's GPU memory: its own peak above the baseline it began at (the worker's earlier cells, still held)."""
         if self.device != "gpu":
             return {"gpu_peak_bytes": None}
-        return {"gpu_peak_bytes": cell_gpu_peak(start, _gpu_memory(self.fw), resettable=self.fw != "jax"),
+        return {"gpu_peak_bytes": cell_gpu_peak(start, _gpu_memory(self.allocator), resettable=self.allocator != "jax"),
                 "gpu_baseline_bytes": int(start[0]) if start else None}
 
     def block(self, req) -> dict:
@@ -285,7 +314,9 @@ class Worker:
     def examples(self, req) -> dict:
         """The slides' worked examples computed by each implementation of this framework."""
         from bench.examples import compute
-        return {"examples": {impl: compute(impl, self.device) for impl in req["impls"]}}
+        fws = {impl.split("/")[0] for impl in req["impls"]} - {self.fw}
+        ready = {fw for fw in fws if "skip" not in self.guest(fw)} | {self.fw}
+        return {"examples": {impl: compute(impl, self.device) for impl in req["impls"] if impl.split("/")[0] in ready}}
 
 
 def _size(size: dict) -> dict:

@@ -13,8 +13,8 @@ class Workload:
 
     impl = "?"
 
-    def __init__(self, task, size, inputs, params, lr, device, module):
-        self.task, self.size, self.lr, self.device = task, size, lr, device
+    def __init__(self, task, size, inputs, params, lr, device, module, impl="?"):
+        self.task, self.size, self.lr, self.device, self.impl = task, size, lr, device, impl
         self.update = task.lr is not None
         self.cfg = {"op": size["op"]} if "op" in size else {}
         self.module, self.fn = module, module.loss

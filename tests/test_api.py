@@ -8,7 +8,9 @@ from bench import api, tasks
 def test_tasks_and_impls():
     assert api.tasks() == ["elementwise", "single_layer", "mlp", "cnn"]
     assert api.impls("cnn") == ["numpy/manual", "torch/eager", "torch/compile", "tensorflow/eager",
-                                "tensorflow/function", "tensorflow/session", "jax/eager", "jax/jit"]
+                                "tensorflow/function", "tensorflow/session", "jax/eager", "jax/jit",
+                                "keras-jax/jit", "keras-jax/eager", "keras-torch/eager", "keras-tensorflow/jit",
+                                "keras-tensorflow/eager"]
 
 
 @pytest.mark.parametrize("task,inputs,params", [

@@ -14,8 +14,7 @@ import pytest
 from bench import api, environment, registry, runner, timing
 
 DEVICES = ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
-IMPLS = [i for i in registry.IMPLS if i != "torch/compile"]
-CELLS = [(c["task"], c["impl"], c["device"]) for c in runner.make_cells("quick", api.tasks(), IMPLS, DEVICES)]
+CELLS = [(c["task"], c["impl"], c["device"]) for c in runner.make_cells("quick", api.tasks(), None, DEVICES)]
 ROUNDS = runner.PROFILES["quick"]["blocks"]
 _threads_set = set()
 
@@ -27,7 +26,7 @@ def _set_threads(impl):
         _threads_set.add(fw)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            importlib.import_module(f"implementations.{fw}.core").set_threads(environment.physical_cores())
+            importlib.import_module(f"implementations.{registry.FRAMEWORKS[fw]['folder']}.core").set_threads(environment.physical_cores())
 
 
 def every_nth_sync(w, n):
@@ -46,7 +45,7 @@ def every_nth_sync(w, n):
 @pytest.mark.benchmark_grid
 @pytest.mark.parametrize("task,impl,device", CELLS, ids=[f"{t}-{i}-{d}" for t, i, d in CELLS])
 def test_step(benchmark, task, impl, device):
-    reason = api.skip_reason(impl, device)
+    reason = api.skip_reason(impl, device, task)
     if reason:
         pytest.skip(reason)
     _set_threads(impl)

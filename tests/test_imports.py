@@ -22,3 +22,13 @@ def test_implementations_folder_does_not_shadow_frameworks():
     import implementations
     assert all(not p.endswith("implementations") for p in sys.path)
     assert implementations.__name__ == "implementations"
+
+
+def test_no_lower_layer_imports_the_command_line():
+    import re
+    from pathlib import Path
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    pattern = re.compile(r"^\s*(from bench\.cli import|from bench import .*\bcli\b|import bench\.cli)", re.M)
+    importers = [p.name for p in bench.rglob("*.py") if p.name not in ("cli.py", "__main__.py")
+                 and pattern.search(p.read_text())]
+    assert importers == [], f"these import bench.cli: {importers}"

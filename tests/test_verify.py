@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bench import environment, quiesce, runner, verify
+from bench import environment, options, quiesce, runner, verify
 from bench.cli import main
 
 SPIN = """
@@ -39,11 +39,11 @@ def test_thread_env_sets_the_thread_count_and_nothing_else():
 
 
 def test_worker_env_is_parsed_and_bad_ones_are_usage_errors(tmp_path):
-    assert runner.key_value("OMP_WAIT_POLICY=PASSIVE") == ("OMP_WAIT_POLICY", "PASSIVE")
-    assert runner.key_value("X=a=b") == ("X", "a=b")
+    assert options.key_value("OMP_WAIT_POLICY=PASSIVE") == ("OMP_WAIT_POLICY", "PASSIVE")
+    assert options.key_value("X=a=b") == ("X", "a=b")
     for bad in ("NOVALUE", "=x", "A B=1"):
         with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
-            runner.key_value(bad)
+            options.key_value(bad)
     out = subprocess.run([sys.executable, "-m", "bench", "run", "--worker-env", "oops", "--out",
                           str(tmp_path / "r.json")], capture_output=True, text=True)
     assert out.returncode == 2 and "KEY=VALUE" in out.stderr and len(out.stderr.strip().splitlines()) == 1
