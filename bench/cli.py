@@ -1,4 +1,4 @@
-"""fwbench: time the same deep-learning tasks in numpy, PyTorch, TensorFlow, JAX and Keras 3, check their gradients, and report.
+"""fwbench: time the same deep-learning tasks in several frameworks, check that their gradients agree, and report.
 
 The command line (= `python -m bench`): one subcommand per module, each with `add_arguments` and `run`; the
 argparse types they share are in bench.options, so no lower layer imports this module.
@@ -54,7 +54,9 @@ def run(args) -> int:
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="fwbench", description=__doc__.split("\n")[0])
+    from bench import registry
+    folders = ", ".join(dict.fromkeys(decl["folder"] for decl in registry.FRAMEWORKS.values()))
+    parser = Parser(prog="fwbench", description=f"{__doc__.splitlines()[0]} Frameworks (implementations/): {folders}.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
