@@ -47,7 +47,7 @@ def main(argv):
     ensure_venv()
     what, rest = argv[0], argv[1:]
     if what == "test":           # two pytest-xdist workers, except for the timing grid (one process, one cell at a time)
-        sh(PY, "-m", "pytest", "-q", *(() if "--benchmark" in rest else ("-n", "2")), *rest)
+        sh(PY, "-m", "pytest", "-q", *(() if "--benchmark" in rest else ("-n", "2", "--dist", "loadgroup")), *rest)
     elif what == "bench":
         out = ROOT / "runs"
         sh(PY, "-m", "bench", "gradcheck")

@@ -86,7 +86,7 @@ def referee(cell: dict, root: str, budget: float, timeout: float) -> dict:
 
 
 def add_arguments(p):
-    from bench import registry, runner, tasks
+    from bench import registry, tasks
     from bench.options import csv_list, key_value
     p.add_argument("--tasks", type=csv_list(tuple(tasks.TASKS)), help="comma-separated (default: all)")
     p.add_argument("--impls", type=csv_list(registry.IMPLS),

@@ -5,6 +5,13 @@ import pytest
 from bench import api, gradcheck, registry, tasks, timing
 
 GRID = [(t, i) for i in api.impls() for t in api.tasks()]   # by implementation: Keras switches backend 3 times, not 12
+
+
+def params(grid):
+    """pytest params of (task, impl), each in its worker process's xdist group (dev.py test: --dist loadgroup), so
+    that one pytest worker imports a framework once, and Keras switches backend as rarely as in a run."""
+    return [pytest.param(t, i, id=f"{t}-{i}", marks=pytest.mark.xdist_group(registry.worker_of(i.split("/")[0])))
+            for t, i in grid]
 SMALL = {"cnn": {"batch": 4}}      # the CNN grid runs on a small batch to keep plain pytest quick
 
 
@@ -20,15 +27,15 @@ def test_reference_matches_finite_differences(task):
     assert gradcheck.finite_difference_error(task, **gradcheck.FD_SIZES.get(task, {})) < gradcheck.FD_TOL
 
 
-@pytest.mark.parametrize("task,impl", GRID, ids=[f"{t}-{i}" for t, i in GRID])
+@pytest.mark.parametrize("task,impl", params(GRID))
 def test_gradients_and_trajectory_agree(task, impl):
     w = make_or_skip(task, impl, **SMALL.get(task, {}))
     r = gradcheck.check(w)
     assert r["ok"], r
     assert r["tol"] < 9e-4                     # so a 0.09% error (one the old CNN tolerance let through) fails
-    real = w.grads
+    real, result = w.grads, w.grads()
     for off in ("loss", *w.params()):          # the loss, or any one gradient, 0.09% off: refused
-        w.grads = lambda off=off: _off(real(), off, 9e-4)
+        w.grads = lambda off=off: _off(result, off, 9e-4)
         assert not gradcheck.check(w)["ok"], off
     w.grads = real
     if w.update:
@@ -87,7 +94,7 @@ EXPECTED_SIZE = {"elementwise": {"shape": (2, 3), "op": "add"}, "single_layer": 
 GIVEN_GRID = [(t, i) for t, i in GRID if (t, i) != ("cnn", "torch/compile") and not (t == "cnn" and registry.wrapped(i))]
 
 
-@pytest.mark.parametrize("task,impl", GIVEN_GRID, ids=[f"{t}-{i}" for t, i in GIVEN_GRID])
+@pytest.mark.parametrize("task,impl", params(GIVEN_GRID))
 def test_given_arrays_are_honoured(task, impl):
     w = make_or_skip(task, impl, **GIVEN[task])
     assert w.size == EXPECTED_SIZE[task]

@@ -24,7 +24,7 @@ def results_file(tmp_path_factory):
         pytest.skip("bench.runner (fwbench run) is not in this checkout")
     path = tmp_path_factory.mktemp("run") / "results.json"
     cmd = [sys.executable, "-m", "bench", "run", "--tasks", "elementwise,single_layer",
-           "--impls", "numpy/manual", "--devices", "cpu", "--out", str(path)]
+           "--impls", "numpy/manual", "--devices", "cpu", "--blocks", "4", "--threads", "1", "--out", str(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
     assert proc.returncode == 0, proc.stderr[-2000:]
     return path

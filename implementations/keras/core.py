@@ -41,28 +41,38 @@ def needs_cpu_scope(device):
     return device == "cpu" and nvidia_gpu_present() and os.environ.get("CUDA_VISIBLE_DEVICES") != ""
 
 
-def value_and_grad(keras, model, loss, x, y):
-    """Loss and gradients (in model.trainable_variables order) by the backend's own autodiff; no update."""
+def value_and_grad(keras, model, loss):
+    """f(x, y) -> (loss, gradients in model.trainable_variables order) by the backend's own autodiff; no update."""
     backend = keras.backend.backend()
     weights = model.trainable_variables
     if backend == "jax":
         import jax
-        frozen = [v.value for v in model.non_trainable_variables]
 
-        def f(values):
+        def f(values, frozen, x, y):
             y_pred, _ = model.stateless_call(values, frozen, x, training=True)
             return loss(y, y_pred)
-        value, grads = jax.jit(jax.value_and_grad(f))([v.value for v in weights])   # one compile, not one per op
+        jitted = jax.jit(jax.value_and_grad(f))                 # one compile for the model, not one per op or call
+
+        def run(x, y):
+            return jitted([v.value for v in weights], [v.value for v in model.non_trainable_variables], x, y)
     elif backend == "torch":
         import torch
-        value = loss(y, model(x, training=True))
-        grads = torch.autograd.grad(value, [v.value for v in weights])
+
+        def run(x, y):
+            value = loss(y, model(x, training=True))
+            return value, torch.autograd.grad(value, [v.value for v in weights])
     else:
         import tensorflow as tf
-        with tf.GradientTape() as tape:
-            value = loss(y, model(x, training=True))
-        grads = tape.gradient(value, weights)
-    return float(keras.ops.convert_to_numpy(value)), [keras.ops.convert_to_numpy(g) for g in grads]
+
+        def run(x, y):
+            with tf.GradientTape() as tape:
+                value = loss(y, model(x, training=True))
+            return value, tape.gradient(value, weights)
+
+    def numpy(x, y):
+        value, grads = run(x, y)
+        return float(keras.ops.convert_to_numpy(value)), [keras.ops.convert_to_numpy(g) for g in grads]
+    return numpy
 
 
 class Eager(Workload):
@@ -86,6 +96,7 @@ class Eager(Workload):
             self._x, self._y = (keras.ops.convert_to_tensor(a) for a in self.module.data(inputs))
         self.train_steps = 0
         self._last = None
+        self._value_and_grad = None
 
     def scope(self):
         """keras.device("cpu") where needed, else nothing."""
@@ -98,7 +109,8 @@ class Eager(Workload):
 
     def grads(self):
         with self.scope():
-            loss, grads = value_and_grad(self.keras, self.model, self.loss, self._x, self._y)
+            self._value_and_grad = self._value_and_grad or value_and_grad(self.keras, self.model, self.loss)
+            loss, grads = self._value_and_grad(self._x, self._y)
         by_path = dict(zip((v.path for v in self.model.trainable_variables), grads))
         return loss, {k: self.module.to_canonical(k, by_path[v.path]) for k, v in self.vars.items()}
 
