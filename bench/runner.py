@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WARM_FRACTION = 2          # before each timed block, n // 2 (>= 1) untimed steps: it starts hot, as in a user's loop
 SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
 IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
+FINISH_S = 0.08            # finishing a record after the rounds (trace count, statistics, freeing it): ~75 ms here
 PENDING = "not finished: the run was still going, or was stopped, when this file was written"
 
 
@@ -45,6 +46,7 @@ class Until:
     deadline: float
     target_pct: float | None = None
     about: str = ""
+    finish_s: float = FINISH_S     # per record, reserved before the deadline for finishing it after the rounds
 
 
 def precise(target_pct: float) -> Callable[[dict], bool]:
@@ -315,7 +317,7 @@ class _Scheduler:
             self.stopped = "every cell reached its target"
             return []
         per_block = [self.state[i]["wall"] / max(1, len(self.state[i]["samples"])) for i in left]
-        if self.clock() + 2 * sum(per_block) > self.until.deadline:
+        if self.clock() + 2 * sum(per_block) + self.until.finish_s * len(active) > self.until.deadline:
             self.stopped = f"time budget: {len(left)} record(s) still short of the target"
             return []
         return left
@@ -408,7 +410,8 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
     until:    None (exactly `blocks` rounds), or an Until: rounds to a precision. Every record gets at least
               until.min_blocks; then, every second round, a cell (all its sides together) for which
               until.done holds drops out of later rounds, and no new pair of rounds starts that would end
-              past until.deadline (estimated from each record's mean wall time per block). The records of
+              past until.deadline (estimated from each record's mean wall time per block, plus the time per
+              record (until.finish_s) for finishing them: the whole run stays in its budget). The records of
               one cell stay in the same rounds, so samples_s[k] of a cell's sides still pair by index
               (not across cells once some have dropped out). step.precision records the CI half-width
               reached, the target and whether it was met.

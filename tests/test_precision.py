@@ -69,7 +69,8 @@ def test_precision_loop_drops_precise_cells_and_stops_at_the_budget():
     assert a["precision"]["reached_pct"] <= 1.0
     assert len(b["samples_s"]) > 8 and len(b["samples_s"]) % 2 == 0          # went on, in pairs of rounds
     assert b["precision"]["met"] is False and b["precision"]["reached_pct"] > 1.0
-    assert clock[0] <= until.deadline < clock[0] + 2 * 0.01 + 1e-9           # used the budget, never passed it
+    room = until.deadline - until.finish_s                                  # the last record's finishing time
+    assert clock[0] <= room < clock[0] + 2 * 0.01 + 1e-9                     # used the budget, never passed it
     assert all(rs == [0, 1] or rs == [1, 0] for _, rs in log[:8]) and all(rs == [1] for _, rs in log[8:])
     assert [rs for r, rs in log[:2]] == [[0, 1], [1, 0]]                    # direction alternates
     assert "time budget" in s.stopped
@@ -139,7 +140,7 @@ def test_ab_rounds_until_decided_and_inconclusive_when_the_budget_ends():
     rng = np.random.default_rng(9)
     truth, spread = [1.0, 1.0, 1.0, 1.0, 1.0, 1.045, 1.0, 1.045], [0.01] * 4 + [0.05] * 4
     draw = lambda i, k: float(1e-4 * truth[i] * np.exp(rng.normal(0, spread[i])))
-    until = runner.Until(ab.decided(("base", "new"), 5.0, 0.99), 6, 1.0, None)
+    until = runner.Until(ab.decided(("base", "new"), 5.0, 0.99), 6, 1.0, None, finish_s=0.0)
     s, _, _ = fake_scheduler(CELLS, sides, until, draw)
     recs = s.run(CELLS, None)
     assert {len(r["step"]["samples_s"]) for r in recs[:4]} == {6}

@@ -9,7 +9,7 @@ from implementations.keras.elementwise import SKIP
 ORDER = 50
 JIT = "Keras compiles its train step (compile(jit_compile=True): XLA)"
 EAGER = "Keras runs its train step op by op (compile(run_eagerly=True))"
-QUICK = ("single_layer", "mlp")   # the quick profile's Keras cells: the layer's cost where it shows, builds of seconds
+QUICK = ("mlp",)   # the quick profile's Keras cells, one per backend: the layer's cost where it shows, builds of seconds
 
 
 def _backend(name, jit_over, eager_over, colours, quick):
