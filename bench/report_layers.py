@@ -40,7 +40,7 @@ def layers(df) -> dict:
                              cell(fmt_x(ratio), "hl" if ratio >= 2 else "", sub="paired rounds" if how == "paired" else
                                   "ratio of medians"),
                              ("+" if extra >= 0 else "−") + fmt_s(abs(extra))])
-                found.append((task, impl, base["impl"], ratio, extra, label))
+                found.append((task, impl, base["impl"], ratio, extra, label, base["median_s"]))
         if rows:
             tables.append(table(["task", "implementation", "over (raw)", "its step", "raw step", "cost ×",
                                  "extra per step"], rows,
@@ -58,7 +58,7 @@ def _reading(found) -> list[str]:
                 "results (fwbench run measures both in the quick profile)."]
     out = []
     by_impl = {}
-    for task, impl, raw, ratio, extra, label in found:
+    for task, impl, raw, ratio, extra, label, _ in found:
         by_impl.setdefault((impl, raw), []).append((task, ratio, extra))
     parts = []
     for (impl, raw), cells in by_impl.items():
@@ -72,8 +72,29 @@ def _reading(found) -> list[str]:
     if small:
         out.append("Within 10% of the raw step (the layer's cost is lost in the task's own compute): "
                    + listing(f"{impl} on {task}" for task, impl, *_ in small) + ".")
-    big = max(found, key=lambda f: f[4])
-    out.append(f"The largest fixed cost: {big[1]} adds {fmt_s(big[4])} per step over {big[2]} on {big[0]}: what a "
-               f"model with so little compute per step pays for the layer's bookkeeping (metrics, callbacks, "
-               f"conversions) rather than for arithmetic.")
+    out += _fixed_and_compute(found)
+    return out
+
+
+def _fixed_and_compute(found) -> list[str]:
+    """The fixed cost where the raw step is shortest, and any layer still much slower where compute dominates."""
+    from bench.registry import mode_info
+    raw_step = {}
+    for task, impl, raw, ratio, extra, label, base_s in found:
+        raw_step.setdefault(task, []).append(base_s)
+    light = min(raw_step, key=lambda t: statistics.median(raw_step[t]))
+    heavy = max(raw_step, key=lambda t: statistics.median(raw_step[t]))
+    on_light = sorted((f for f in found if f[0] == light), key=lambda f: f[4])
+    out = [f"Where the raw step is shortest ({light}), the layers add {fmt_s(on_light[0][4])} ({on_light[0][1]}) to "
+           f"{fmt_s(on_light[-1][4])} ({on_light[-1][1]}) per step: a fixed cost of the layer's bookkeeping (metrics, "
+           f"callbacks, conversions), which a model with so little compute per step pays in full."
+           if len(on_light) > 1 else
+           f"On {light}, where the raw step is shortest, {on_light[0][1]} adds {fmt_s(on_light[0][4])} per step: the "
+           f"layer's bookkeeping (metrics, callbacks, conversions), paid in full by a model with so little compute."]
+    slow = [f for f in found if f[0] == heavy and f[3] >= 1.5] if heavy != light else []
+    if slow:
+        out.append(f"Where compute dominates ({heavy}), bookkeeping cannot explain " + listing(
+            f"{impl} at {fmt_x(ratio)} the time of {raw}" + (f" ({mode_info(impl)['about']})"
+                                                             if mode_info(impl).get("about") else "")
+            for _, impl, raw, ratio, *_ in slow) + ": the layer computes the step another way than the raw one.")
     return out

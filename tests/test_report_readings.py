@@ -76,3 +76,37 @@ def test_the_report_renders_every_implementation(df, tmp_path):
     ctx = report.context(frame.frame([data]), [("synthetic.json", data)], "t")
     assert ctx["n_cells"] == ctx["n_ok"] == len(IMPLS)
     assert [s["id"] for s in ctx["sections"]][:3] == ["headline", "tf10x", "graph"]
+
+
+def test_layer_cost_pairs_rounds_and_reads_fixed_and_compute_costs():
+    """keras-jax/jit over jax/jit: 10x on single_layer (a fixed cost: (300 - 30) µs x the median drift 1.05), 1.02x
+    on cnn (lost in compute); keras-tensorflow/jit over tensorflow/function: 3x on single_layer, 2x on cnn (computed
+    another way)."""
+    from bench import report_layers
+    steps = {("single_layer", "jax/jit"): 30e-6, ("single_layer", "keras-jax/jit"): 300e-6,
+             ("single_layer", "tensorflow/function"): 500e-6, ("single_layer", "keras-tensorflow/jit"): 1.5e-3,
+             ("cnn", "jax/jit"): 100e-3, ("cnn", "keras-jax/jit"): 102e-3,
+             ("cnn", "tensorflow/function"): 30e-3, ("cnn", "keras-tensorflow/jit"): 60e-3}
+    drift = [1.0, 1.3, 0.9, 1.1] * 4                     # a per-round drift shared by all: paired ratios cancel it
+    cells = [cell(task, impl, given=[m * d for d in drift], seed=k)
+             for k, ((task, impl), m) in enumerate(steps.items())]
+    s = report_layers.layers(prepare(frame.frame([run(cells)])))
+    rows = {(r[0]["text"], r[1]["text"]): r for r in s["tables"][0]["rows"]}
+    assert set(rows) == {(t, i) for t, i in steps if i.startswith("keras")}
+    assert rows[("single_layer", "keras-jax/jit")][2]["text"] == "jax/jit"
+    assert rows[("single_layer", "keras-jax/jit")][5]["text"] == "10×" and "paired" in \
+        rows[("single_layer", "keras-jax/jit")][5]["sub"]
+    assert rows[("cnn", "keras-tensorflow/jit")][5]["text"] == "2×"
+    text = " ".join(s["reading"])
+    assert "keras-jax/jit takes 1× (cnn) to 10× (single_layer) the time of jax/jit" in text
+    assert "Within 10% of the raw step (the layer's cost is lost in the task's own compute): keras-jax/jit on cnn." \
+        in text
+    assert "Where the raw step is shortest (single_layer), the layers add 283 µs (keras-jax/jit) to 1.05 ms " \
+           "(keras-tensorflow/jit) per step" in text
+    assert "Where compute dominates (cnn), bookkeeping cannot explain keras-tensorflow/jit at 2× the time of " \
+           "tensorflow/function" in text and "keras-jax/jit at" not in text.split("compute dominates")[1]
+
+
+def test_no_layer_measured_says_so(df):
+    from bench import report_layers
+    assert "No implementation that is a layer over another" in report_layers.layers(df)["reading"][0]
