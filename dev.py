@@ -53,7 +53,7 @@ def main(argv):
         sh(PY, "-m", "bench", "gradcheck")
         sh(PY, "-m", "bench", "examples")
         sh(PY, "-m", "bench", "run", "--profile", "quick", "--examples", "--out", out / "quick.json", *rest)
-        if (ROOT / "bench" / "report.py").exists():
+        if (ROOT / "bench" / "report" / "render.py").exists():
             sh(PY, "-m", "bench", "report", out / "quick.json", "--out", out / "report")
             print(f"report: {out / 'report' / 'index.html'}")
     return 0

@@ -17,14 +17,14 @@ COMMANDS = {
     "list": ("bench.cli", "list tasks and implementations, and which cells can run here"),
     "gradcheck": ("bench.gradcheck", "prove every implementation's gradients agree with a float64 reference"),
     "examples": ("bench.examples", "the slides' worked examples, computed by every implementation"),
-    "run": ("bench.runner", "time the cells (isolated workers, interleaved blocks) into a results file"),
-    "verify": ("bench.verify", "check the harness against fresh-process referees (plain loop, framework timer)"),
-    "report": ("bench.report", "render results files into an HTML report plus Markdown, LaTeX and CSV"),
-    "compare": ("bench.compare", "compare two results files taken at different times (regression gate)"),
-    "ab": ("bench.ab", "A/B the same cells in two environments, blocks interleaved (regression gate)"),
-    "history": ("bench.history", "a trend page across results files"),
-    "export": ("bench.export", "export results for CI dashboards (github-action-benchmark)"),
-    "publish": ("bench.publish", "a static site of many runs on many machines: index, latest reports, trends, files"),
+    "run": ("bench.run.runner", "time the cells (isolated workers, interleaved blocks) into a results file"),
+    "verify": ("bench.run.verify", "check the harness against fresh-process referees (plain loop, framework timer)"),
+    "report": ("bench.report.render", "render results files into an HTML report plus Markdown, LaTeX and CSV"),
+    "compare": ("bench.gate.compare", "compare two results files taken at different times (regression gate)"),
+    "ab": ("bench.gate.ab", "A/B the same cells in two environments, blocks interleaved (regression gate)"),
+    "history": ("bench.gate.history", "a trend page across results files"),
+    "export": ("bench.gate.export", "export results for CI dashboards (github-action-benchmark)"),
+    "publish": ("bench.gate.publish", "a static site of many runs on many machines: index, latest reports, trends, files"),
 }
 
 

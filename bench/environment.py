@@ -23,7 +23,7 @@ def thread_env(n: int) -> dict:
     Nothing else of a framework's runtime is changed (no OpenMP wait policy, no block time, no BLAS thread
     timeout): those retune the thread pools and bias what is measured against what users see (torch/eager
     mlp 1.2 ms with OMP_WAIT_POLICY=PASSIVE etc., 0.38 ms without). Idle workers are kept quiet by the
-    scheduler instead (bench.runner waits for a worker to go idle before another one runs).
+    scheduler instead (bench.run.runner waits for a worker to go idle before another one runs).
     XLA has a thread-count flag only for n = 1; for 1 < n < available CPUs the worker pins itself to the
     first n CPUs (FWBENCH_CPUS), which XLA sizes its pool from, and so do all the others.
     """

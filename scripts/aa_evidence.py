@@ -36,10 +36,11 @@ LOG = Path(tempfile.gettempdir()) / "fwbench-aa-log.txt"   # replaced by the wor
 
 
 def as_worker(argv) -> int:
-    """Run bench.worker with TASK:IMPL's step slowed by FRACTION (argv: SPEC FRAMEWORK DEVICE THREADS)."""
+    """Run bench.run.worker with TASK:IMPL's step slowed by FRACTION (argv: SPEC FRAMEWORK DEVICE THREADS)."""
     task, impl, frac = argv[0].split(":")
     frac = float(frac)
-    from bench import api, worker
+    from bench import api
+    from bench.run import worker
     make, clock = api.make, time.perf_counter
 
     def slowed_make(task_, impl_, *args, **kw):
@@ -60,9 +61,9 @@ def as_worker(argv) -> int:
 
 
 def wrapper(folder: Path, spec: str) -> str:
-    """An executable 'Python' whose `-m bench.worker` runs the slowed worker; anything else is plain Python."""
+    """An executable 'Python' whose `-m bench.run.worker` runs the slowed worker; anything else is plain Python."""
     path = folder / f"slow-python-{spec.replace(':', '_').replace('/', '-')}"
-    path.write_text(f'#!/bin/sh\nif [ "$1" = "-m" ] && [ "$2" = "bench.worker" ]; then shift 2; exec '
+    path.write_text(f'#!/bin/sh\nif [ "$1" = "-m" ] && [ "$2" = "bench.run.worker" ]; then shift 2; exec '
                     f'"{sys.executable}" "{Path(__file__).resolve()}" --as-worker "{spec}" "$@"; fi\n'
                     f'exec "{sys.executable}" "$@"\n')
     path.chmod(0o755)
@@ -261,16 +262,17 @@ def main() -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(fig, indent=1) + "\n")
     if args.write_noise and "compare_aa" in fig:
-        from bench import environment, gate
+        from bench import environment
+        from bench.gate import rules
         machine = environment.collect(1, {})["machine"]
-        book = json.loads(gate.NOISE_FILE.read_text()) if gate.NOISE_FILE.exists() else {"machines": {}}
+        book = json.loads(rules.NOISE_FILE.read_text()) if rules.NOISE_FILE.exists() else {"machines": {}}
         book["about"] = ("Run-to-run noise per machine (largest change of a cell's median between separate runs), "
                          "written by scripts/aa_evidence.py --write-noise; fwbench compare raises its threshold to it.")
         book["machines"][machine] = {"run_to_run_pct": fig["compare_aa"]["noise_pct"], "by": "scripts/aa_evidence.py",
                                      "measured": date.today().isoformat(), "how": "largest change of a cell's median "
                                      f"between the first {half} runs, rounded up to 5%, cells {fig['compare_cells']}"}
-        gate.NOISE_FILE.write_text(json.dumps(book, indent=1) + "\n")
-        print(f"noise of {machine}: {fig['compare_aa']['noise_pct']}% -> {gate.NOISE_FILE}")
+        rules.NOISE_FILE.write_text(json.dumps(book, indent=1) + "\n")
+        print(f"noise of {machine}: {fig['compare_aa']['noise_pct']}% -> {rules.NOISE_FILE}")
     return 0
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut) of the modules that decide numbers, against the fast framework-free tests named in
-# pyproject.toml's [tool.mutmut]. Usage: scripts/mutation.sh [mutmut run arguments, e.g. "bench.timing*"]
+# pyproject.toml's [tool.mutmut]. Usage: scripts/mutation.sh [mutmut run arguments, e.g. "bench.run.timing*"]
 # Results: `mutmut results` (survivors), `mutmut show NAME` (a survivor's diff). Needs `pip install '.[test]'`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,7 +4,8 @@ import io
 
 import numpy as np
 
-from bench import results, runner, timing
+from bench import results
+from bench.run import runner, timing
 
 ENV = {"machine": "synthetic 2-core", "python": "3.12.0", "platform": "Linux", "os": "Linux",
        "cpu": {"model": "Synthetic CPU", "cores_physical": 2, "peak_gflops": 100.0},

@@ -11,7 +11,8 @@ import warnings
 
 import pytest
 
-from bench import api, environment, registry, runner, timing
+from bench import api, environment, registry
+from bench.run import runner, timing
 
 DEVICES = ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
 CELLS = [(c["task"], c["impl"], c["device"]) for c in runner.make_cells("quick", api.tasks(), None, DEVICES)]

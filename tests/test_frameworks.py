@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import api, registry, runner
+from bench import api, registry
+from bench.run import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY_INIT = '''"""toy: numpy under another name, to show that a framework is a folder."""

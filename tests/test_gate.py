@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import ab, gate, results
+from bench import results
+from bench.gate import ab, rules
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,12 +166,12 @@ def test_ab_verdict_from_pairwise_ratios(run_file):
     slow = copy.deepcopy(rec)
     slow["step"]["samples_s"] = [s * 1.5 for s in rec["step"]["samples_s"]]
     judge = lambda b, n, pct: ab.judge(b, n, ab.pair_ratios([b], [n]), pct, 0.95)
-    assert judge(rec, rec, 5.0)["verdict"] == gate.UNCHANGED
+    assert judge(rec, rec, 5.0)["verdict"] == rules.UNCHANGED
     v = judge(rec, slow, 5.0)
-    assert v["verdict"] == gate.REGRESSION and v["ratio"] == pytest.approx(1.5) and v["ratio_ci"][0] > 1
-    assert judge(slow, rec, 5.0)["verdict"] == gate.IMPROVEMENT
-    assert judge(rec, slow, 60.0)["verdict"] == gate.UNCHANGED
-    assert judge(rec, {**rec, "status": "failed", "reason": "boom"}, 5.0)["verdict"] == gate.FAILED_NEW
+    assert v["verdict"] == rules.REGRESSION and v["ratio"] == pytest.approx(1.5) and v["ratio_ci"][0] > 1
+    assert judge(slow, rec, 5.0)["verdict"] == rules.IMPROVEMENT
+    assert judge(rec, slow, 60.0)["verdict"] == rules.UNCHANGED
+    assert judge(rec, {**rec, "status": "failed", "reason": "boom"}, 5.0)["verdict"] == rules.FAILED_NEW
     merged = ab.merge([{**rec, "side": "base"}, {**slow, "side": "base#2"}])
     assert merged["step"]["processes"] == 2 and "side" not in merged
     assert len(merged["step"]["samples_s"]) == 2 * len(rec["step"]["samples_s"])
@@ -205,13 +206,19 @@ def test_ab_of_two_pythons_in_two_processes_each(tmp_path):
 
 
 def test_ab_of_two_revisions(tmp_path):
-    has_worker = subprocess.run(["git", "cat-file", "-e", "HEAD:bench/worker.py"], cwd=ROOT).returncode == 0
+    has_worker = subprocess.run(["git", "cat-file", "-e", "HEAD:bench/run/worker.py"], cwd=ROOT).returncode == 0
     if not has_worker:
-        pytest.skip("HEAD has no bench/worker.py yet")
+        pytest.skip("HEAD has no bench/run/worker.py yet")
     report = _ab_outputs(tmp_path, "--base-rev", "HEAD", "--new-rev", "HEAD")
     assert report["base"]["how"].startswith("rev HEAD")
     listed = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
     assert "fwbench-ab-" not in listed                     # the temporary worktrees are gone
+
+
+def test_ab_starts_the_workers_of_a_revision_from_before_bench_run(tmp_path):
+    from bench.run.worker import worker_module
+    assert worker_module(ROOT) == "bench.run.worker"
+    assert worker_module(tmp_path) == "bench.worker"          # an older checkout: bench/worker.py
 
 
 def test_history_keeps_machines_apart(run_file, tmp_path):

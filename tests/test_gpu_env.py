@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import registry, runner, worker
+from bench import registry
+from bench.run import runner, worker
 from bench.workload import SkipCell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ def _recording_python(tmp_path) -> str:
     script = tmp_path / "python"
     script.write_text(f"""#!{sys.executable}
 import json, os, sys
-if sys.argv[1:3] == ["-m", "bench.worker"]:
+if sys.argv[1:3] == ["-m", "bench.run.worker"]:
     with open(os.path.join({str(tmp_path)!r}, f"{{sys.argv[3]}}-{{sys.argv[4]}}.json"), "w") as f:
         json.dump(dict(os.environ), f)
 os.execv({sys.executable!r}, [{sys.executable!r}, *sys.argv[1:]])

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import api, fakes, gradcheck, registry, runner, tasks
+from bench import api, fakes, gradcheck, registry, tasks
+from bench.run import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from bench import api, gradcheck, registry, tasks, timing
+from bench import api, gradcheck, registry, tasks
+from bench.run import timing
 
 GRID = [(t, i) for i in api.impls() for t in api.tasks()]   # by implementation: Keras switches backend 3 times, not 12
 

@@ -1,7 +1,10 @@
-"""Importing bench, its API and its CLI loads no framework (checked in a fresh interpreter)."""
+"""Importing bench, its API and its CLI loads no framework (checked in a fresh interpreter); the package's layers
+(core, run/, report/, gate/, then the command line) import only downwards."""
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "cupy")
 CODE = """
@@ -24,11 +27,53 @@ def test_implementations_folder_does_not_shadow_frameworks():
     assert implementations.__name__ == "implementations"
 
 
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+SUBPACKAGES = ("run", "report", "gate")
+# what each layer may import besides the core (bench/*.py): the core nothing above it, taking timings and
+# rendering results files nothing but the core, the gate over results files both of those; only the command
+# line (bench/cli.py, bench/__main__.py) imports everything.
+MAY_IMPORT = {"core": set(), "run": {"run"}, "report": {"report"}, "gate": {"gate", "run", "report"}}
+
+
+def bench_imports(path: Path) -> set[str]:
+    """The bench modules `path` imports, lazily inside functions too, as dotted names."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.split(".")[0] == "bench"}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "bench":
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def layer(dotted: str) -> str | None:
+    """core, run, report, gate or cli for a bench module name (bench.x.y), None for bench itself."""
+    parts = dotted.split(".")[1:]
+    if not parts or parts[0] == "__version__":
+        return None
+    if parts[0] in ("cli", "__main__"):
+        return "cli"
+    return parts[0] if parts[0] in SUBPACKAGES else "core"
+
+
+def modules():
+    for path in sorted(BENCH.rglob("*.py")):
+        yield path.relative_to(BENCH.parent), layer(".".join(path.relative_to(BENCH.parent).with_suffix("").parts))
+
+
+def test_layout_has_the_subpackages():
+    assert all((BENCH / sub / "__init__.py").is_file() for sub in SUBPACKAGES)
+    assert sum(1 for _, where in modules() if where in SUBPACKAGES) > len(SUBPACKAGES)
+
+
 def test_no_lower_layer_imports_the_command_line():
-    import re
-    from pathlib import Path
-    bench = Path(__file__).resolve().parent.parent / "bench"
-    pattern = re.compile(r"^\s*(from bench\.cli import|from bench import .*\bcli\b|import bench\.cli)", re.M)
-    importers = [p.name for p in bench.rglob("*.py") if p.name not in ("cli.py", "__main__.py")
-                 and pattern.search(p.read_text())]
+    importers = [str(rel) for rel, where in modules() if where != "cli"
+                 and any(layer(name) == "cli" for name in bench_imports(BENCH.parent / rel))]
     assert importers == [], f"these import bench.cli: {importers}"
+
+
+def test_layers_import_only_downwards():
+    wrong = [f"{rel} imports {name}" for rel, where in modules() if where != "cli"
+             for name in sorted(bench_imports(BENCH.parent / rel))
+             if layer(name) not in (None, "core", *MAY_IMPORT[where])]
+    assert wrong == [], "a lower layer imports a higher one:\n" + "\n".join(wrong)

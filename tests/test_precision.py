@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 import synth
-from bench import ab, gate, results, runner, shift, timing
-from bench.progress import Progress
+from bench import results
+from bench.gate import ab, rules, shift
+from bench.run import runner, timing
+from bench.run.progress import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,12 +124,12 @@ def test_precision_pct_is_the_ci_half_width():
 
 # ---------------------------------------------------------------- ab: decide, inconclusive, rounds to a decision
 @pytest.mark.parametrize("ci, verdict, decided", [
-    ((1.00, 0.99, 1.01), gate.UNCHANGED, True),
-    ((1.10, 1.07, 1.13), gate.REGRESSION, True),
-    ((1.07, 1.02, 1.12), gate.REGRESSION, False),       # the old rule's regression, not yet beyond doubt
-    ((1.03, 1.01, 1.08), gate.INCONCLUSIVE, False),     # could be above 5%: not "unchanged"
-    ((0.90, 0.88, 0.92), gate.IMPROVEMENT, True),
-    ((0.97, 0.93, 0.99), gate.INCONCLUSIVE, False),
+    ((1.00, 0.99, 1.01), rules.UNCHANGED, True),
+    ((1.10, 1.07, 1.13), rules.REGRESSION, True),
+    ((1.07, 1.02, 1.12), rules.REGRESSION, False),       # the old rule's regression, not yet beyond doubt
+    ((1.03, 1.01, 1.08), rules.INCONCLUSIVE, False),     # could be above 5%: not "unchanged"
+    ((0.90, 0.88, 0.92), rules.IMPROVEMENT, True),
+    ((0.97, 0.93, 0.99), rules.INCONCLUSIVE, False),
 ])
 def test_ab_decide(ci, verdict, decided):
     assert ab.decide(*ci, 5.0) == (verdict, decided)
@@ -146,8 +148,8 @@ def test_ab_rounds_until_decided_and_inconclusive_when_the_budget_ends():
     assert {len(r["step"]["samples_s"]) for r in recs[:4]} == {6}
     assert len({len(r["step"]["samples_s"]) for r in recs[4:]}) == 1 and len(recs[4]["step"]["samples_s"]) > 6
     cells, _ = ab.verdicts(recs, 4, [{}, {}], 5.0, 0.99)
-    assert cells[0]["verdict"] == gate.UNCHANGED
-    assert cells[1]["verdict"] == gate.INCONCLUSIVE and "more rounds" in cells[1]["note"]
+    assert cells[0]["verdict"] == rules.UNCHANGED
+    assert cells[1]["verdict"] == rules.INCONCLUSIVE and "more rounds" in cells[1]["note"]
     assert cells[1]["pairs"] == 2 * len(recs[4]["step"]["samples_s"])
 
 
@@ -182,7 +184,7 @@ def synthetic(path, seed, fw_shift=None, slow=None, cell_sd=0.0, noise=0.02, blo
 
 
 def flagged(report):
-    return {(c["task"], c["impl"]): c["verdict"] for c in report["cells"] if c["verdict"] in gate.GATED + (gate.IMPROVEMENT,)}
+    return {(c["task"], c["impl"]): c["verdict"] for c in report["cells"] if c["verdict"] in rules.GATED + (rules.IMPROVEMENT,)}
 
 
 def test_compare_divides_out_a_run_wide_shift_and_still_flags_a_real_slowdown(tmp_path):
@@ -190,7 +192,7 @@ def test_compare_divides_out_a_run_wide_shift_and_still_flags_a_real_slowdown(tm
     shifted = {"torch": 1.2, "numpy": 0.85}
     aa = synthetic(tmp_path / "b.json", 2, fw_shift=shifted)
     slow = synthetic(tmp_path / "c.json", 3, fw_shift=shifted, slow=(("mlp", "torch/eager"), 1.25))
-    from bench.compare import compare
+    from bench.gate.compare import compare
     r = compare(base, aa)
     assert flagged(r) == {} and r["exit"] == 0
     said = {fw: float(pct) for fw, pct in re.findall(r"(\w+) cpu ([+-][\d.]+)% \(4 cells\)", r["rule"])}
@@ -199,9 +201,9 @@ def test_compare_divides_out_a_run_wide_shift_and_still_flags_a_real_slowdown(tm
     assert cell["shift"] == pytest.approx(1.2, rel=0.02) and "3 other torch cpu cells" == cell["shift_from"]
     assert cell["raw_ratio"] == pytest.approx(1.2, rel=0.03) and cell["ratio"] == pytest.approx(1.0, abs=0.03)
     r = compare(base, slow)
-    assert flagged(r) == {("mlp", "torch/eager"): gate.REGRESSION} and r["exit"] == 1
+    assert flagged(r) == {("mlp", "torch/eager"): rules.REGRESSION} and r["exit"] == 1
     r = compare(base, aa, shift=False)                    # the old behaviour: every shifted cell flagged
-    assert set(flagged(r).values()) == {gate.REGRESSION, gate.IMPROVEMENT} and len(flagged(r)) == 8
+    assert set(flagged(r).values()) == {rules.REGRESSION, rules.IMPROVEMENT} and len(flagged(r)) == 8
     assert "No run-wide shift" in r["rule"]
 
 
@@ -213,9 +215,9 @@ def test_compare_falls_back_to_the_device_and_needs_other_cells(tmp_path):
     data["results"] = [c for c in data["results"] if c["impl"] != "numpy/manual" or c["task"] == "mlp"]
     results.write_atomic(base, data)
     new = synthetic(tmp_path / "b.json", 2, fw_shift={"torch": 1.15, "jax": 1.15, "numpy": 1.15})
-    from bench.compare import compare
+    from bench.gate.compare import compare
     numpy_cell = next(c for c in compare(base, new)["cells"] if c["impl"] == "numpy/manual" and c["task"] == "mlp")
-    assert numpy_cell["shift_from"] == "8 other cpu cells" and numpy_cell["verdict"] == gate.UNCHANGED
+    assert numpy_cell["shift_from"] == "8 other cpu cells" and numpy_cell["verdict"] == rules.UNCHANGED
     assert numpy_cell["raw_ratio"] > 1.1
     release = json.loads(synthetic(tmp_path / "r.json", 3, fw_shift={"torch": 1.15 * 1.25, "jax": 1.15,
                                                                      "numpy": 1.15}).read_text())
@@ -223,7 +225,7 @@ def test_compare_falls_back_to_the_device_and_needs_other_cells(tmp_path):
     results.write_atomic(tmp_path / "rel.json", release)
     r = compare(base, tmp_path / "rel.json", ignore_env=("framework",))
     torch_cells = [c for c in r["cells"] if c["impl"] == "torch/eager"]
-    assert {c["verdict"] for c in torch_cells} == {gate.REGRESSION}
+    assert {c["verdict"] for c in torch_cells} == {rules.REGRESSION}
     assert all(c["shift_from"] == "5 other cpu cells" for c in torch_cells)    # jax and numpy only
 
 
@@ -235,7 +237,7 @@ def test_compare_history_raises_the_threshold_to_the_machines_noise(tmp_path):
     base = synthetic(hist / "base.json", 20)                  # BASE and NEW inside DIR are left out
     new = synthetic(hist / "new.json", 21, slow=(("cnn", "jax/jit"), 1.15))
     code, out, _ = fwbench("compare", base, new, "--json", tmp_path / "bare.json")
-    assert code == 1 and flagged(json.loads((tmp_path / "bare.json").read_text())) == {("cnn", "jax/jit"): gate.REGRESSION}
+    assert code == 1 and flagged(json.loads((tmp_path / "bare.json").read_text())) == {("cnn", "jax/jit"): rules.REGRESSION}
     code, out, _ = fwbench("compare", base, new, "--history", hist, "--noise", "0", "--json", tmp_path / "h.json")
     report = json.loads((tmp_path / "h.json").read_text())
     expected = shift.history_noise([hist], "synthetic 2-core", [base, new])

@@ -1,10 +1,10 @@
-"""README's figures about the published runs are the results files' (bench.published renders them)."""
+"""README's figures about the published runs are the results files' (bench.gate.published renders them)."""
 import re
 from pathlib import Path
 
 from synth import cell, run
 
-from bench import published
+from bench.gate import published
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_readme_states_what_the_published_results_say():
     readme = (ROOT / "README.md").read_text()
     assert published.readme_block(readme) == published.render(), \
-        "README's Published runs paragraph is stale: run `python -m bench.published --write`"
+        "README's Published runs paragraph is stale: run `python -m bench.gate.published --write`"
 
 
 def test_no_published_figure_outside_the_rendered_block():

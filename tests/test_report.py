@@ -20,8 +20,8 @@ CHROMIUM = "/usr/bin/chromium"
 def results_file(tmp_path_factory):
     """A real results file from `fwbench run` (numpy only: seconds), with two sizes for the sweep."""
     import importlib.util
-    if importlib.util.find_spec("bench.runner") is None:
-        pytest.skip("bench.runner (fwbench run) is not in this checkout")
+    if importlib.util.find_spec("bench.run.runner") is None:
+        pytest.skip("bench.run.runner (fwbench run) is not in this checkout")
     path = tmp_path_factory.mktemp("run") / "results.json"
     cmd = [sys.executable, "-m", "bench", "run", "--tasks", "elementwise,single_layer",
            "--impls", "numpy/manual", "--devices", "cpu", "--blocks", "4", "--threads", "1", "--out", str(path)]
@@ -39,7 +39,7 @@ def report_dir(results_file, tmp_path_factory):
 
 
 def test_frame_one_row_per_cell(results_file):
-    from bench.frame import COLUMNS, load_frame
+    from bench.report.frame import COLUMNS, load_frame
     df, runs = load_frame([results_file])
     data = json.loads(results_file.read_text())
     assert list(df.columns) == list(COLUMNS)
@@ -111,7 +111,7 @@ def test_bad_input_leaves_an_existing_report_alone(report_dir, tmp_path):
 
 
 def test_break_even_steps():
-    from bench.report_graph import break_even_steps
+    from bench.report.graph import break_even_steps
     assert break_even_steps(1.0, 0.003, 0.001) == 500
     assert break_even_steps(1.0, 0.001, 0.002) is None      # graph step slower: never
     assert break_even_steps(None, 0.003, 0.001) is None

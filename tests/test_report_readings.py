@@ -2,8 +2,8 @@
 import pytest
 from synth import cell, run
 
-from bench import frame, report, report_graph, report_speed
-from bench.reportlib import prepare
+from bench.report import frame, graph, render, speed
+from bench.report.lib import prepare
 
 # impl: (median step, build_s, import_s); setup_s is 1 ms and the first step twice the median (synth.cell)
 IMPLS = {"numpy/manual": (20e-6, 0.0, 0.1), "torch/eager": (40e-6, 0.0, 2.0), "tensorflow/eager": (500e-6, 0.0, 7.0),
@@ -23,7 +23,7 @@ def df():
 
 
 def test_headline_names_the_fastest_and_the_slowest(df):
-    s = report_speed.headline(df)
+    s = speed.headline(df)
     reading = s["reading"][1]
     assert reading.startswith("elementwise (shape=3x4 op=mul): jax/jit is fastest at 8 µs per step; "
                               "numpy/manual follows at 20 µs (2.5×, a clear gap")
@@ -36,12 +36,12 @@ def test_headline_names_the_fastest_and_the_slowest(df):
 
 def test_ties_are_called_ties():
     close = {"numpy/manual": (20e-6, 0.0, 0.1), "torch/eager": (20.2e-6, 0.0, 2.0)}
-    reading = report_speed.headline(frame_of(close))["reading"][1]
+    reading = speed.headline(frame_of(close))["reading"][1]
     assert "within the noise: their 95% CIs overlap" in reading and "slowest" not in reading
 
 
 def test_break_even_of_each_graph_mode(df):
-    s = report_graph.define_and_run(df)
+    s = graph.define_and_run(df)
     rows = {r[1]["text"]: r for r in s["tables"][0]["rows"]}
     assert set(rows) == {"tensorflow/function", "tensorflow/session", "jax/jit"}
     # build / (eager step - graph step): 0.3 / 300 µs, 0.5 / 400 µs, 0.1 / (1200 - 8) µs
@@ -52,28 +52,28 @@ def test_break_even_of_each_graph_mode(df):
     assert "Quickest to pay off: jax/jit" in reading and "after 84 steps" in reading
     assert "Slowest to pay off: tensorflow/session on elementwise, after 1,250 steps" in reading
     slow_graph = frame_of({"torch/eager": (40e-6, 0.0, 2.0), "jax/eager": (10e-6, 0.0, 0.8), "jax/jit": (20e-6, 0.1, 0.8)})
-    never = report_graph.define_and_run(slow_graph)
+    never = graph.define_and_run(slow_graph)
     assert "Never pays off" in " ".join(never["reading"]) and never["tables"][0]["rows"][0][6]["text"] == "never"
-    assert report_graph.break_even_steps(1.0, 0.003, 0.001) == 500
-    assert report_graph.break_even_steps(1.0, 0.001, 0.001) is None
+    assert graph.break_even_steps(1.0, 0.003, 0.001) == 500
+    assert graph.break_even_steps(1.0, 0.001, 0.001) is None
 
 
 def test_the_slides_ten_times_is_decomposed(df):
-    reading = report_speed.tf10x(df)["reading"][1]
+    reading = speed.tf10x(df)["reading"][1]
     # what the slide timed: setup + build + first step = 1 ms + 500 ms + 200 µs against 1 ms + 0 + 80 µs
     once = (0.001 + 0.5 + 2e-4) / (0.001 + 8e-5)
     assert f"tensorflow/session takes 501 ms against torch/eager's 1.08 ms: {once:.0f}×" in reading
     assert "100% of it is the build (500 ms)" in reading and "2.5× slower" in reading
     assert "The slide's 14× is reproduced here" in reading
     cheap = dict(IMPLS, **{"tensorflow/session": (100e-6, 0.002, 7.0)})
-    reading = report_speed.tf10x(frame_of(cheap))["reading"][1]
+    reading = speed.tf10x(frame_of(cheap))["reading"][1]
     assert "The slide's 14× is not reproduced here" in reading
 
 
 def test_the_report_renders_every_implementation(df, tmp_path):
     data = run([cell("elementwise", impl, m, build_s=b, import_s=imp, seed=k)
                 for k, (impl, (m, b, imp)) in enumerate(IMPLS.items())])
-    ctx = report.context(frame.frame([data]), [("synthetic.json", data)], "t")
+    ctx = render.context(frame.frame([data]), [("synthetic.json", data)], "t")
     assert ctx["n_cells"] == ctx["n_ok"] == len(IMPLS)
     assert [s["id"] for s in ctx["sections"]][:3] == ["headline", "tf10x", "graph"]
 

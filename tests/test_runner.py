@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from bench import registry, results, runner, timing
+from bench import registry, results
+from bench.run import runner, timing
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
@@ -50,7 +51,7 @@ def worker_pid(proc, fw, timeout=60):
     while time.time() < end:
         for child in psutil.Process(proc.pid).children(recursive=True):
             try:
-                if "bench.worker" in child.cmdline() and fw in child.cmdline():
+                if "bench.run.worker" in child.cmdline() and fw in child.cmdline():
                     return child.pid
             except psutil.Error:
                 continue

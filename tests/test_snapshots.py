@@ -9,7 +9,8 @@ from pathlib import Path
 
 from synth import ENV, cell, run, write
 
-from bench import ab, compare, gate, published, timing
+from bench.gate import ab, compare, published, rules
+from bench.run import timing
 
 SNAPSHOT = Path(__file__).with_name("snapshots") / "outputs.json"
 
@@ -51,7 +52,7 @@ def compare_outputs(tmp):
     for name, r in reports.items():
         for side in ("base", "new"):
             r[side]["file"] = Path(r[side]["file"]).name
-        out[name] = {"report": r, "markdown": gate.markdown(r), "headline": gate.headline(r)}
+        out[name] = {"report": r, "markdown": rules.markdown(r), "headline": rules.headline(r)}
     out["thresholds"] = [compare.threshold(10.0, "m", 25.0), compare.threshold(10.0, "m", 5.0),
                          compare.threshold(10.0, "m", 0.0)]
     return out
@@ -70,19 +71,19 @@ def ab_outputs():
     envs = [{"machine": "m", "threads": 2, "frameworks": {"numpy": "2.0"}},
             {"machine": "m", "threads": 4, "frameworks": {"numpy": "2.1"}}]
     cells, merged = ab.verdicts(recs, 4, envs, 5.0, 0.99)
-    report = gate.finish({"kind": "ab", "confidence": 0.99, "rule": "r", "cells": cells,
-                          "base": {"label": "base"}, "new": {"label": "new"}}, gated=gate.GATED + (gate.FAILED_BOTH,))
-    return {"cells": cells, "merged": merged, "markdown": gate.markdown(report), "rows": gate.rows(report),
-            "columns": gate.columns(report)}
+    report = rules.finish({"kind": "ab", "confidence": 0.99, "rule": "r", "cells": cells,
+                          "base": {"label": "base"}, "new": {"label": "new"}}, gated=rules.GATED + (rules.FAILED_BOTH,))
+    return {"cells": cells, "merged": merged, "markdown": rules.markdown(report), "rows": rules.rows(report),
+            "columns": rules.columns(report)}
 
 
 def statistics_outputs():
     x = [1.0, 1.3, 0.9, 1.1, 2.5, 1.05, 0.95, 1.2]
-    return {"stats": timing.stats(x), "stats seed 3": timing.stats(x, seed=3), "median_ci 99": gate.median_ci(x),
-            "median_ci 95": gate.median_ci(x, 0.95), "ratio_ci": gate.ratio_ci(x),
-            "significant 6 v 6": gate.significant(x[:6], [v * 1.5 for v in x[:6]]),
-            "significant 5 v 5": gate.significant(x[:5], [v * 3 for v in x[:5]]),
-            "significant 2 v 9": gate.significant(x[:2], x + [1.0])}
+    return {"stats": timing.stats(x), "stats seed 3": timing.stats(x, seed=3), "median_ci 99": rules.median_ci(x),
+            "median_ci 95": rules.median_ci(x, 0.95), "ratio_ci": rules.ratio_ci(x),
+            "significant 6 v 6": rules.significant(x[:6], [v * 1.5 for v in x[:6]]),
+            "significant 5 v 5": rules.significant(x[:5], [v * 3 for v in x[:5]]),
+            "significant 2 v 9": rules.significant(x[:2], x + [1.0])}
 
 
 def published_outputs():
@@ -119,16 +120,16 @@ def test_the_snapshot_says_what_the_rules_say():
     """Spot checks of the snapshot itself, so that a wrong snapshot cannot be regenerated unnoticed."""
     want = json.loads(SNAPSHOT.read_text())
     verdicts = {c["name"]: c["verdict"] for c in want["compare"]["compare threshold 10.0"]["report"]["cells"]}
-    assert verdicts["mlp n=500 hidden=5x3x4 numpy/manual cpu"] == gate.REGRESSION
-    assert verdicts["mlp n=500 hidden=5x3x4 torch/eager cpu"] == gate.ENV
-    assert verdicts["mlp n=500 hidden=5x3x4 jax/jit gpu"] == gate.ENV
-    assert verdicts["cnn batch=64 jax/jit cpu"] == gate.IMPROVEMENT
-    assert verdicts["cnn batch=64 numpy/manual cpu"] == gate.UNCHANGED
-    assert verdicts["elementwise shape=3x4 op=mul numpy/manual cpu"] == gate.FAILED_NEW
-    assert verdicts["elementwise shape=3x4 op=mul jax/eager cpu"] == gate.ONLY_BASE
-    assert verdicts["single_layer n=64 d_in=4 d_out=2 numpy/manual cpu"] == gate.FAILED_BASE
+    assert verdicts["mlp n=500 hidden=5x3x4 numpy/manual cpu"] == rules.REGRESSION
+    assert verdicts["mlp n=500 hidden=5x3x4 torch/eager cpu"] == rules.ENV
+    assert verdicts["mlp n=500 hidden=5x3x4 jax/jit gpu"] == rules.ENV
+    assert verdicts["cnn batch=64 jax/jit cpu"] == rules.IMPROVEMENT
+    assert verdicts["cnn batch=64 numpy/manual cpu"] == rules.UNCHANGED
+    assert verdicts["elementwise shape=3x4 op=mul numpy/manual cpu"] == rules.FAILED_NEW
+    assert verdicts["elementwise shape=3x4 op=mul jax/eager cpu"] == rules.ONLY_BASE
+    assert verdicts["single_layer n=64 d_in=4 d_out=2 numpy/manual cpu"] == rules.FAILED_BASE
     assert want["compare"]["compare threshold 10.0"]["report"]["exit"] == 1
     ab_verdicts = {c["task"]: c["verdict"] for c in want["ab"]["cells"]}
-    assert ab_verdicts == {"mlp": gate.REGRESSION, "cnn": gate.UNCHANGED, "elementwise": gate.IMPROVEMENT,
-                           "single_layer": gate.FAILED_NEW}
+    assert ab_verdicts == {"mlp": rules.REGRESSION, "cnn": rules.UNCHANGED, "elementwise": rules.IMPROVEMENT,
+                           "single_layer": rules.FAILED_NEW}
     assert "less than the 10 ms minimum: 2 of 4 (q), 0 of 1 (a)" in " ".join(want["published"]["paragraph"].split())

@@ -1,8 +1,8 @@
-"""bench.timing on a virtual clock: a fake step whose cost only its sync() pays, so every figure is known exactly."""
+"""bench.run.timing on a virtual clock: a fake step whose cost only its sync() pays, so every figure is known exactly."""
 import numpy as np
 import pytest
 
-from bench import timing
+from bench.run import timing
 
 
 class Clock:

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from bench import environment, options, quiesce, runner, verify
+from bench import environment, options
+from bench.run import quiesce, runner, verify
 from bench.cli import main
 
 SPIN = """
@@ -50,7 +51,7 @@ def test_worker_env_is_parsed_and_bad_ones_are_usage_errors(tmp_path):
 
 
 def test_runtime_tuning_is_recorded_and_shown_as_a_caveat(monkeypatch):
-    from bench.report import caveat
+    from bench.report.render import caveat
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     assert environment.runtime_tuning({"OMP_WAIT_POLICY": "PASSIVE", "FOO": "1"}) == {"OMP_WAIT_POLICY": "PASSIVE"}
     plain = {"environment": {"thread_env": environment.thread_env(2), "worker_env_extra": {}}}
@@ -133,7 +134,7 @@ class Counting:
 
 
 def test_a_block_runs_its_warm_steps_untimed_then_n_timed():
-    from bench.worker import Worker
+    from bench.run.worker import Worker
     w = Worker("numpy", "cpu", 1)
     cell = Counting()
     w.cells[0] = {"w": cell, "n": 50, "traces": 0}
@@ -209,7 +210,7 @@ def test_the_referee_shares_no_timing_code_and_no_environment_with_the_harness(m
     out = verify.referee(cell, str(runner.ROOT), budget=0.05, timeout=120)
     assert out["plain_s"] > 0 and out["timer_s"] > 0 and out["blocks"] >= 7
     assert "OMP_NUM_THREADS" not in seen["env"] and "FWBENCH_CPUS" not in seen["env"]
-    assert not {"bench.timing", "bench.runner", "bench.worker", "bench.quiesce"} & set(out["bench_modules"])
+    assert not {"bench.run.timing", "bench.run.runner", "bench.run.worker", "bench.run.quiesce"} & set(out["bench_modules"])
 
 
 def test_verify_fails_a_harness_that_is_20x_off(monkeypatch, tmp_path, capsys):

@@ -5,7 +5,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from bench.reportlib import fmt_s, section, table
+from bench.report.lib import fmt_s, section, table
 
 
 

@@ -1,8 +1,8 @@
 """`fwbench publish RESULTS... --out SITE`: one self-contained static site of many runs on many machines.
 
     SITE/index.html                  machines, their runs, the latest run per machine and profile, links
-    SITE/<machine>/history.html      the trend of that machine's runs only (bench.history): machines never mix
-    SITE/<machine>/<profile>/        the report of the machine's latest run of that profile (bench.report),
+    SITE/<machine>/history.html      the trend of that machine's runs only (bench.gate.history): machines never mix
+    SITE/<machine>/<profile>/        the report of the machine's latest run of that profile (bench.report.render),
                                      and compare.md: its verdict against the previous run of the same kind
     SITE/results/<machine>/<file>    every results file, byte for byte, for download
     SITE/site.json                   the index as data
@@ -25,7 +25,7 @@ MARKER = "site.json"          # a folder holding this is a site `publish` may re
 
 
 def add_arguments(p):
-    from bench.compare import DEFAULT_THRESHOLD
+    from bench.gate.compare import DEFAULT_THRESHOLD
     p.add_argument("results", nargs="+", metavar="RESULTS",
                    help="results files, or folders of them (searched recursively)")
     p.add_argument("--out", required=True, metavar="SITE", help="folder for the site (replaced if it is one already)")
@@ -99,8 +99,9 @@ def run_row(path: Path, data: dict, href: str) -> dict:
 
 def build(machines: dict, site: Path, title: str, threshold_pct, noise_pct=None, noise_file=None) -> dict:
     """Write the whole site into the empty folder `site`; return the index (site.json's content)."""
-    from bench import compare, gate, history, report
-    from bench.frame import frame
+    from bench.gate import compare, history, rules
+    from bench.report import render
+    from bench.report.frame import frame
     index = {"title": title, "machines": []}
     for machine, name in folders(machines).items():
         runs = machines[machine]
@@ -121,16 +122,16 @@ def build(machines: dict, site: Path, title: str, threshold_pct, noise_pct=None,
             folder = site / name / slug(profile)
             folder.mkdir(parents=True)
             path, data = same[-1]
-            report.render(frame([(str(path), data)]), [(str(path), data)], folder,
+            render.render(frame([(str(path), data)]), [(str(path), data)], folder,
                           f"{title}: latest {profile} run on {machine}")
             entry = {"profile": profile, "run_id": data["run_id"], "date": data["created"][:16].replace("T", " "),
                      "report": f"{name}/{slug(profile)}/index.html", "runs": len(same), "verdict": None}
             if len(same) > 1:
                 verdict = compare.compare(same[-2][0], path, threshold_pct, noise_pct, noise_file)
-                (folder / "compare.md").write_text(gate.markdown(verdict), encoding="utf-8")
-                entry["verdict"] = {"against": verdict["base"]["run_id"], "headline": gate.headline(verdict),
+                (folder / "compare.md").write_text(rules.markdown(verdict), encoding="utf-8")
+                entry["verdict"] = {"against": verdict["base"]["run_id"], "headline": rules.headline(verdict),
                                     "exit": verdict["exit"], "markdown": f"{name}/{slug(profile)}/compare.md",
-                                    "cells": [c for c in verdict["cells"] if c["verdict"] in gate.GATED]}
+                                    "cells": [c for c in verdict["cells"] if c["verdict"] in rules.GATED]}
             latest.append(entry)
         index["machines"].append({"machine": machine, "folder": name, "history": f"{name}/history.html",
                                   "regressions": len(ctx["regressions"]), "runs": rows[::-1], "latest": latest})
@@ -143,10 +144,10 @@ def build(machines: dict, site: Path, title: str, threshold_pct, noise_pct=None,
 def render_index(index: dict) -> str:
     """index.html from the index."""
     import jinja2
-    from bench import gate
-    env = jinja2.Environment(loader=jinja2.PackageLoader("bench", "templates"), trim_blocks=True, lstrip_blocks=True,
+    from bench.gate import rules
+    env = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"), trim_blocks=True, lstrip_blocks=True,
                              autoescape=jinja2.select_autoescape(["html.j2"]), undefined=jinja2.StrictUndefined)
-    return env.get_template("site.html.j2").render(**index, p_max=gate.P_MAX,
+    return env.get_template("site.html.j2").render(**index, p_max=rules.P_MAX,
                                                    n_runs=sum(len(m["runs"]) for m in index["machines"]))
 
 

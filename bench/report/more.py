@@ -1,7 +1,7 @@
 """Report sections: gradient agreement and the slides' worked examples, efficiency against the machine's peak."""
 from __future__ import annotations
 
-from bench.reportlib import (cell, fmt_g, fmt_pct, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing,
+from bench.report.lib import (cell, fmt_g, fmt_pct, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing,
                              missing, plural, section, table, task_order)
 
 
@@ -96,7 +96,7 @@ def gradients(df, runs) -> dict:
 
 def efficiency(df, runs) -> dict:
     """Section 7: achieved GFLOP/s per cell against the machine's peak; the compute floor and the numpy floor."""
-    from bench import plots
+    from bench.report import plots
     sizes = headline_sizes(df)
     grp = groups(df)
     tables, figures, reading = [], [], []

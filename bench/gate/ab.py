@@ -2,7 +2,7 @@
 
 Sides are two Pythons (--base-python/--new-python: two venvs, two tox envs, or wrapper scripts) or two git
 revisions of this project (--base-rev/--new-rev, checked out into temporary worktrees whose workers run from
-there). bench.runner.run_cells times round r of every cell on both sides back to back, so per cell the ratios
+there). bench.run.runner.run_cells times round r of every cell on both sides back to back, so per cell the ratios
 new/base of round r compare blocks that alternated in time. Each side runs in --processes worker processes
 per framework (pyperf's remedy: two processes of identical code can differ by a few percent for their whole
 life), paired base#j with new#j, and the ratios of all pairs are pooled. Verdict: regression when the median
@@ -23,7 +23,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from bench import gate
+from bench.gate import rules
 from bench.errors import UsageError
 
 DEFAULT_THRESHOLD = 5.0
@@ -37,7 +37,8 @@ PROBE = ("import json, sys, platform, importlib.metadata as m\n"
 
 
 def add_arguments(p):  # pragma: no mutate block
-    from bench import registry, runner, tasks
+    from bench import registry, tasks
+    from bench.run import runner
     from bench.options import csv_list
     for side in ("base", "new"):
         p.add_argument(f"--{side}-python", metavar="PYTHON", help=f"Python of the {side} side (a venv's, a tox "
@@ -59,7 +60,7 @@ def add_arguments(p):  # pragma: no mutate block
     p.add_argument("--cell-timeout", type=float, default=600.0, metavar="S", help="seconds per cell phase")
     p.add_argument("--machine", help="a short name for this machine in the results")
     p.add_argument("--out-dir", metavar="DIR", help="where both sides' results files go (default: runs/ab-<id>/)")
-    gate.add_output_arguments(p)
+    rules.add_output_arguments(p)
 
 
 def _python(path: str, flag: str) -> str:  # pragma: no mutate block
@@ -80,7 +81,7 @@ def _git(*args, cwd) -> str:  # pragma: no mutate block
 @contextmanager
 def worktree(rev: str, flag: str):  # pragma: no mutate block
     """This project at git revision `rev`, checked out into a temporary worktree (removed afterwards)."""
-    from bench.runner import ROOT
+    from bench.run.runner import ROOT
     top = _git("rev-parse", "--show-toplevel", cwd=ROOT)
     try:
         sha = _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=top)
@@ -108,7 +109,7 @@ def probe(side, flag: str) -> dict:  # pragma: no mutate block
 
 def merge(recs: list[dict]) -> dict:
     """One results-file cell from the records of the same cell in several processes of one environment."""
-    from bench import timing
+    from bench.run import timing
     bad = [r for r in recs if r["status"] == "failed"] or [r for r in recs if r["status"] != "ok"]
     out = {k: v for k, v in (bad or recs)[0].items() if k != "side"}
     if not bad and len(recs) > 1:
@@ -125,12 +126,12 @@ def decide(med: float, lo: float, hi: float, threshold_pct: float) -> tuple[str,
     limit = 1 + threshold_pct / 100
     decided = (lo > limit or hi < limit) and (lo > 1 / limit or hi < 1 / limit)
     if lo > 1 and med > limit:
-        return gate.REGRESSION, decided
+        return rules.REGRESSION, decided
     if hi < 1 and med < 1 / limit:
-        return gate.IMPROVEMENT, decided
+        return rules.IMPROVEMENT, decided
     if 1 / limit < lo and hi < limit:
-        return gate.UNCHANGED, decided
-    return gate.INCONCLUSIVE, decided
+        return rules.UNCHANGED, decided
+    return rules.INCONCLUSIVE, decided
 
 
 def side_pairs(samples: dict, labels) -> list[tuple[list, list]]:
@@ -148,19 +149,19 @@ def decided(labels, threshold_pct: float, confidence: float):
     """The runner's Until.done for ab: the cell's pooled ratio CI decides at the threshold."""
     def done(samples: dict) -> bool:
         ratios = [y / x for b, n in side_pairs(samples, labels) for x, y in zip(b, n)]
-        return not ratios or decide(*gate.ratio_ci(ratios, confidence), threshold_pct)[1]
+        return not ratios or decide(*rules.ratio_ci(ratios, confidence), threshold_pct)[1]
     return done
 
 
 def judge(b: dict, n: dict, ratios, threshold_pct: float, confidence: float) -> dict:
     """Verdict of one cell: status first, then the median of the per-round ratios new/base and its CI."""
-    from bench.compare import judge as by_status
+    from bench.gate.compare import judge as by_status
     if b["status"] != "ok" or n["status"] != "ok":
         return by_status({**b, "median_s": None}, {**n, "median_s": None}, threshold_pct)
-    med, lo, hi = gate.ratio_ci(ratios, confidence)
+    med, lo, hi = rules.ratio_ci(ratios, confidence)
     verdict, _ = decide(med, lo, hi, threshold_pct)
     note = ("the CI straddles the threshold: more rounds (a larger --max-time) would decide"
-            if verdict == gate.INCONCLUSIVE else "")
+            if verdict == rules.INCONCLUSIVE else "")
     return {"base_median_s": b["step"]["median_s"], "new_median_s": n["step"]["median_s"], "ratio": med,
             "ratio_ci": [lo, hi], "pairs": len(ratios), "verdict": verdict, "note": note}
 
@@ -174,7 +175,7 @@ def pair_ratios(base_recs, new_recs) -> list[float]:
 def verdicts(records, n_sides, envs, threshold_pct, confidence) -> tuple[list[dict], list[list[dict]]]:
     """One verdict per cell, and each environment's merged cells. A cell's records come together, in side
     order: base, new, base#2, new#2, ..."""
-    from bench.compare import env_diff
+    from bench.gate.compare import env_diff
     from bench.results import size_label
     cells, merged = [], [[], []]
     for i in range(0, len(records), n_sides):
@@ -226,8 +227,9 @@ def run(args) -> int:  # pragma: no mutate block
     import secrets
     from datetime import datetime, timezone
 
-    from bench import environment, registry, results, runner, tasks, timing
-    from bench.progress import Progress
+    from bench import environment, registry, results, tasks
+    from bench.run import runner, timing
+    from bench.run.progress import Progress
     check(args)
     spec = runner.PROFILES[args.profile]
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
@@ -308,5 +310,5 @@ def run(args) -> int:  # pragma: no mutate block
               "base": {"label": labels[0], "how": envs[0][2], "file": str(files[0])},
               "new": {"label": labels[1], "how": envs[1][2], "file": str(files[1])},
               "cells": verdicts(records, len(sides), side_envs(), args.threshold, args.confidence)[0]}
-    gate.finish(report, gated=gate.GATED + (gate.FAILED_BOTH,))
-    return gate.write_outputs(report, args)
+    rules.finish(report, gated=rules.GATED + (rules.FAILED_BOTH,))
+    return rules.write_outputs(report, args)

@@ -21,7 +21,7 @@ def add_arguments(p):
 
 
 def entry(r, with_machine: bool) -> dict:
-    """One customSmallerIsBetter entry for an ok cell (a row of bench.frame)."""
+    """One customSmallerIsBetter entry for an ok cell (a row of bench.report.frame)."""
     name = f"{r['task']} {r['size']} {r['impl']} {r['device']}" + (f" ({r['variant']})" if r["variant"] else "")
     if with_machine:
         name += f" [{r['machine']}]"
@@ -39,7 +39,7 @@ def entry(r, with_machine: bool) -> dict:
 def github_action_benchmark(paths) -> list[dict]:
     """Every ok cell of the results files as customSmallerIsBetter entries (the machine in the name if several)."""
     from bench.errors import UsageError
-    from bench.frame import load_frame
+    from bench.report.frame import load_frame
     df, _ = load_frame(paths)
     ok = df[df["status"] == "ok"]
     out = [entry(r, df["machine"].nunique() > 1) for r in ok.to_dict("records")]

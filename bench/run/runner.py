@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Callable
 
 from bench.errors import UsageError
-from bench.timing import MIN_BLOCK_S
-from bench.worker import PROTOCOL, Proc, WorkerError
+from bench.run.timing import MIN_BLOCK_S
+from bench.run.worker import PROTOCOL, Proc, WorkerError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WARM_FRACTION = 2          # before each timed block, n // 2 (>= 1) untimed steps: it starts hot, as in a user's loop
 SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
 IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
@@ -51,7 +51,7 @@ class Until:
 
 def precise(target_pct: float) -> Callable[[dict], bool]:
     """The `Until.done` of `fwbench run --precision`: every side's 95% CI half-width <= target_pct of its median."""
-    from bench import timing
+    from bench.run import timing
     return lambda samples: all(timing.precision_pct(timing.stats(s)) <= target_pct for s in samples.values())
 
 
@@ -77,7 +77,7 @@ class _Scheduler:
     def __init__(self, cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
                  worker_env=None, quiesce=True, until=None):
         from bench import environment, registry, tasks
-        from bench.progress import Progress
+        from bench.run.progress import Progress
         self.sides, self.threads, self.blocks, self.warmup_s = sides, threads, blocks, warmup_s
         self.timeout, self.seed, self.workers = cell_timeout, seed, workers
         self.progress, self.update = progress or Progress(), on_update or (lambda records: None)
@@ -116,7 +116,7 @@ class _Scheduler:
         spinning), so that it does not steal a core from this one. Nothing of either runtime is changed."""
         last, self.last = self.last, key
         if self.quiesce and last not in (None, key) and last in self.procs:
-            from bench.quiesce import wait_idle
+            from bench.run.quiesce import wait_idle
             self.waits.append(wait_idle(self.procs[last].p.pid))
 
     def call(self, st, req, timeout):
@@ -238,7 +238,7 @@ class _Scheduler:
 
     def ok(self, i, reason=None):
         """Statistics of record `i`'s samples; status ok, unless it broke a promise (`broken`): then failed."""
-        from bench import timing
+        from bench.run import timing
         rec, st = self.records[i], self.state[i]
         minimum = MIN_BLOCK_S[rec["device"]]
         rec["step"] = {**timing.stats(st["samples"]), "block": st["n"], "min_block_s": minimum,
@@ -395,7 +395,7 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
 
     cells:    dicts {"task", "impl", "device", "size": {every knob, JSON types}, "variant": None | str,
               "retrace": {size} | None (graph modes: build + first step at this new size, same worker)}
-    sides:    Side(label, python, root) each. A side's workers run `python -m bench.worker` with that
+    sides:    Side(label, python, root) each. A side's workers run `python -m bench.run.worker` with that
               Python, cwd and PYTHONPATH = root; one worker per (side, framework, device), kept for the run.
     threads:  the thread count of every framework (environment before import, then core.set_threads); the
               only thing of the frameworks' runtime the harness sets.
@@ -405,7 +405,7 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
               every record, grouped by worker, in order when r is even and reversed when odd; each block
               follows n // WARM_FRACTION untimed steps. Whenever the next request goes to another worker
               than the last one, the runner first waits until the last one is idle (quiesce=True; see
-              bench.quiesce), so its spinning thread pools cannot steal a core. samples_s[r] of every record
+              bench.run.quiesce), so its spinning thread pools cannot steal a core. samples_s[r] of every record
               comes from round r: pair records (A/A copies, A/B sides) by index for per-round ratios.
     until:    None (exactly `blocks` rounds), or an Until: rounds to a precision. Every record gets at least
               until.min_blocks; then, every second round, a cell (all its sides together) for which
@@ -420,7 +420,7 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
     examples: a dict to fill with bench.examples.compute(impl) from the first side's CPU workers, or None.
     workers:  a dict to fill with each worker's framework version, import_s and threadpoolctl (BLAS) info,
               keyed "torch/cpu" (first side) or "torch/cpu@label" (other sides), or None.
-    progress: a bench.progress.Progress; on_update(records) is called after every change worth saving.
+    progress: a bench.run.progress.Progress; on_update(records) is called after every change worth saving.
     stats:    a dict to fill with the runner's own bookkeeping ("quiesce": waits at switches of worker).
     Returns the records, in cell order and side order within a cell; each has the results-file cell fields
     plus "side" (the side's label). A worker that dies or exceeds cell_timeout (per request; its import
@@ -561,8 +561,9 @@ def run(args) -> int:
     import signal
     from datetime import datetime, timezone
 
-    from bench import environment, registry, results, tasks, timing
-    from bench.progress import Progress
+    from bench import environment, registry, results, tasks
+    from bench.run import timing
+    from bench.run.progress import Progress
     spec = PROFILES[args.profile]
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, got {args.threads}")

@@ -37,14 +37,14 @@ def md_escape(text) -> str:
 
 def context(df, runs, title) -> dict:
     """Everything the templates need: run summary, table of contents, and the sections."""
-    from bench import report_env, report_graph, report_layers, report_more, report_speed, report_sweep
-    from bench.reportlib import prepare, task_order
+    from bench.report import env, graph, layers, more, speed, sweep
+    from bench.report.lib import prepare, task_order
     main = prepare(df)
     where = dict(zip(main["run_id"], main["where"]))
-    sections = [report_speed.headline(main), report_speed.tf10x(main), report_graph.define_and_run(main),
-                report_layers.layers(main),
-                report_sweep.sweep(main), report_more.gradients(main, runs), report_more.efficiency(main, runs),
-                report_env.source(task_order(main)), report_env.environment(runs, where)]
+    sections = [speed.headline(main), speed.tf10x(main), graph.define_and_run(main),
+                layers.layers(main),
+                sweep.sweep(main), more.gradients(main, runs), more.efficiency(main, runs),
+                env.source(task_order(main)), env.environment(runs, where)]
     for n, s in enumerate(sections, 1):
         s["n"] = n
         s.setdefault("key", _key(s))
@@ -53,7 +53,7 @@ def context(df, runs, title) -> dict:
                   "devices": sorted(set(main[main["run_id"] == d["run_id"]]["device"])),
                   "cells": int((df["run_id"] == d["run_id"]).sum()), "caveat": caveat(d)} for _, d in runs]
     glance = [(s["id"], s["title"], s["key"]) for s in sections if s.get("key")]
-    return {"title": title, "runs": runs_info, "sections": sections, "glance": glance, "css_code": report_env.pygments_css(),
+    return {"title": title, "runs": runs_info, "sections": sections, "glance": glance, "css_code": env.pygments_css(),
             "n_cells": len(df), "n_ok": int((df["status"] == "ok").sum())}
 
 
@@ -82,9 +82,9 @@ def _key(s):
 
 
 def _env():
-    """The Jinja2 environment over bench/templates with the report's filters."""
+    """The Jinja2 environment over bench/report/templates with the report's filters."""
     import jinja2
-    env = jinja2.Environment(loader=jinja2.PackageLoader("bench", "templates"), trim_blocks=True, lstrip_blocks=True,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"), trim_blocks=True, lstrip_blocks=True,
                              autoescape=jinja2.select_autoescape(["html.j2"]), undefined=jinja2.StrictUndefined)
     env.filters["tex"] = tex_escape
     env.filters["md"] = md_escape
@@ -130,7 +130,7 @@ def publish(tmp: Path, out: Path):
 
 
 def run(args) -> int:
-    from bench.frame import load_frame
+    from bench.report.frame import load_frame
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")

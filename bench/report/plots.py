@@ -51,7 +51,7 @@ def _count(v, _=None) -> str:
 def _axes(ax, x=None, y=None):
     """Human tick labels on log axes: 'time' (850 ns, 12 µs, 3 ms, 2 s) or 'count' (1, 10, 1k)."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
-    from bench.reportlib import fmt_s
+    from bench.report.lib import fmt_s
     for axis, kind in ((ax.xaxis, x), (ax.yaxis, y)):
         if kind:
             axis.set_major_formatter(FuncFormatter(_count if kind == "count" else lambda v, _: fmt_s(v)))
@@ -83,7 +83,7 @@ def phases(rows, title: str) -> str:
     the part after the imports, which is what the slide's datetime.now() stopwatch saw. A bar more than four
     times longer than the next is cut at the axis edge and labelled, so it does not flatten the others.
     """
-    from bench.reportlib import fmt_s
+    from bench.report.lib import fmt_s
     plt = _setup()
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(rows) + 1.6), sharey=True)
     labels = [r["impl"] for r in rows]

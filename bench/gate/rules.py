@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.errors import UsageError
 
 P_MAX = 0.002                 # asv: Mann-Whitney U p below this counts as significant
-NOISE_FILE = Path(__file__).with_name("noise.json")
+NOISE_FILE = Path(__file__).resolve().parent.parent / "noise.json"   # bench/noise.json
 REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
 INCONCLUSIVE = "inconclusive"            # ab: the ratio's CI straddles the threshold when the time ran out
 ENV, ONLY_BASE, ONLY_NEW = "environment differs", "only in base", "only in new"
@@ -102,7 +102,7 @@ def _pct(r) -> str:
 
 def rows(report: dict) -> list[list[str]]:
     """Table rows: cell, base, new, change, CI/test, verdict, note."""
-    from bench.reportlib import fmt_s
+    from bench.report.lib import fmt_s
     out = []
     for c in report["cells"]:
         ci = c.get("ratio_ci")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import gate
+from bench.gate.rules import IMPROVEMENT, P_MAX, REGRESSION
 
 
 def add_arguments(p):
-    from bench.compare import DEFAULT_THRESHOLD
+    from bench.gate.compare import DEFAULT_THRESHOLD
     p.add_argument("results", nargs="+", metavar="RESULTS", help="results files, or folders of them")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write history.html into")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="PCT",
@@ -29,7 +29,7 @@ def run_label(data: dict) -> str:
 
 def trends(df, runs, threshold_pct, noise_pct=None, noise_file=None):
     """Per cell (machine first) its points in run order, each with compare's verdict against the previous one."""
-    from bench.compare import cell_name, env_diff, judge, threshold
+    from bench.gate.compare import cell_name, env_diff, judge, threshold
     order = {src: i for i, (src, _) in enumerate(runs)}
     env = {src: d["environment"] for src, d in runs}
     rules, cells = {}, {}
@@ -53,7 +53,7 @@ def trends(df, runs, threshold_pct, noise_pct=None, noise_file=None):
 
 def figure(title: str, cells: list, labels: list[str], name: str) -> str:
     """Median step (log) with 95% CI bars over the runs, one line per implementation; regressions ringed red."""
-    from bench import plots
+    from bench.report import plots
     plt = plots._setup()
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
     for c in cells:
@@ -64,8 +64,8 @@ def figure(title: str, cells: list, labels: list[str], name: str) -> str:
         st = plots.style(c["impl"])
         ax.errorbar(xs, ys, yerr=err, label=c["label"], capsize=3, **st)
         for p in pts:
-            if p["verdict"] in (gate.REGRESSION, gate.IMPROVEMENT):
-                bad = p["verdict"] == gate.REGRESSION
+            if p["verdict"] in (REGRESSION, IMPROVEMENT):
+                bad = p["verdict"] == REGRESSION
                 ax.plot([p["run"]], [p["row"]["median_s"]], marker="o", markersize=15, markerfacecolor="none",
                         markeredgecolor="#C0392B" if bad else "#1E8449", markeredgewidth=2.2, zorder=5)
                 ax.annotate(f"{(p['ratio'] - 1) * 100:+.0f}%", (p["run"], p["row"]["median_s"]), xytext=(9, 6),
@@ -83,9 +83,9 @@ def figure(title: str, cells: list, labels: list[str], name: str) -> str:
 
 def page(paths, threshold_pct=None, noise_pct=None, noise_file=None) -> dict:
     """Everything the template shows: runs, regressions, latest verdicts, one figure per machine/task/size."""
-    from bench.compare import DEFAULT_THRESHOLD
-    from bench.frame import load_frame
-    from bench.reportlib import fmt_s
+    from bench.gate.compare import DEFAULT_THRESHOLD
+    from bench.report.frame import load_frame
+    from bench.report.lib import fmt_s
     df, runs = load_frame(paths)
     keyed = sorted(range(len(runs)), key=lambda i: (runs[i][1]["created"], run_label(runs[i][1]), runs[i][0]))
     runs = [runs[i] for i in keyed]
@@ -103,7 +103,7 @@ def page(paths, threshold_pct=None, noise_pct=None, noise_file=None) -> dict:
         groups.setdefault((machine, device, task, size), []).append(c)
         pts = c["points"]
         for p in pts:
-            if p["verdict"] == gate.REGRESSION:
+            if p["verdict"] == REGRESSION:
                 regressions.append({"machine": machine, "cell": c["name"], "run": labels[p["run"]],
                                     "change": f"{(p['ratio'] - 1) * 100:+.1f}%", "test": p["test"], "note": p["note"]})
         last = pts[-1] if pts else None
@@ -112,19 +112,19 @@ def page(paths, threshold_pct=None, noise_pct=None, noise_file=None) -> dict:
                        "ci": f"{fmt_s(last['row']['ci_lo_s'])}–{fmt_s(last['row']['ci_hi_s'])}" if last else "",
                        "change": f"{(last['ratio'] - 1) * 100:+.1f}%" if last and last["ratio"] else "–",
                        "verdict": (last and last["verdict"]) or ("only run" if last else "never ok"),
-                       "regressions": sum(p["verdict"] == gate.REGRESSION for p in pts), "note": last and last["note"]})
+                       "regressions": sum(p["verdict"] == REGRESSION for p in pts), "note": last and last["note"]})
     figures = [{"machine": m, "title": f"{task} {size} on {device}",
                 "svg": figure(f"{task} {size} ({device})", cs, labels, f"{m}-{device}-{task}-{size}")}
                for (m, device, task, size), cs in groups.items()]
     return {"title": "fwbench history", "runs": run_rows, "regressions": regressions, "latest": latest,
-            "figures": figures, "rules": {m: why for m, (thr, why) in rules.items()}, "p_max": gate.P_MAX,
+            "figures": figures, "rules": {m: why for m, (thr, why) in rules.items()}, "p_max": P_MAX,
             "machines": sorted(rules), "home": None}
 
 
 def write(ctx: dict, out) -> Path:
     """Render `page`'s context into OUT/history.html; its path."""
     import jinja2
-    env = jinja2.Environment(loader=jinja2.PackageLoader("bench", "templates"), trim_blocks=True,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"), trim_blocks=True,
                              lstrip_blocks=True, autoescape=jinja2.select_autoescape(["html.j2"]),
                              undefined=jinja2.StrictUndefined)
     out = Path(out)

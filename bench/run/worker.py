@@ -1,7 +1,7 @@
 """The worker process (one per framework, device and side) and `Proc`, the runner's handle on one.
 
-The worker imports its framework and times its cells. bench.runner starts it as
-`python -m bench.worker FRAMEWORK DEVICE THREADS` with the thread settings already in its environment, in
+The worker imports its framework and times its cells. bench.run.runner starts it as
+`python -m bench.run.worker FRAMEWORK DEVICE THREADS` with the thread settings already in its environment, in
 its own session (a terminal's Ctrl-C reaches only the runner), and it exits when its stdin closes. It talks
 JSON lines: requests on stdin, replies on the pipe that was its stdout (fd 1 is then pointed at stderr, so
 framework chatter never reaches the protocol). Requests:
@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import traceback
+from pathlib import Path
 
 PROTOCOL = 1
 
@@ -28,17 +29,23 @@ class WorkerError(RuntimeError):
     """A worker died, hung past its timeout, or spoke another protocol; the message says which."""
 
 
+def worker_module(root) -> str:
+    """The worker's module in the checkout at `root`: bench.run.worker, or bench.worker in a checkout from before
+    bench/ had subpackages (the base side of `fwbench ab --base-rev` with an older revision)."""
+    return "bench.run.worker" if (Path(root) / "bench" / "run" / "worker.py").is_file() else "bench.worker"
+
+
 class Proc:
     """One worker process (framework, device, side) and the JSON-lines pipe to it."""
 
     def __init__(self, python: str, root: str, fw: str, device: str, threads: int, env: dict, timeout: float):
-        """Start `python -m bench.worker` in `root` (also its PYTHONPATH) and wait for its hello (import_s)."""
+        """Start `python -m bench.run.worker` in `root` (also its PYTHONPATH) and wait for its hello (import_s)."""
         self.fw, self.device = fw, device
         self.err = tempfile.TemporaryFile()      # the worker's stderr: its last line explains a crash
         full_env = {**os.environ, **env}
         full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
         try:                                     # own session: a terminal's Ctrl-C reaches only the runner
-            self.p = subprocess.Popen([python, "-m", "bench.worker", fw, device, str(threads)], cwd=root,
+            self.p = subprocess.Popen([python, "-m", worker_module(root), fw, device, str(threads)], cwd=root,
                                       env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self.err, text=True, start_new_session=True)
         except OSError as e:
@@ -224,7 +231,8 @@ class Worker:
 
     def prepare(self, req) -> dict:
         """setup, build, first step, gradcheck, warm-up and calibration of one cell."""
-        from bench import api, timing
+        from bench import api
+        from bench.run import timing
         from bench.workload import SkipCell
         fw = req["impl"].split("/")[0]
         guest = self.guest(fw) if fw != self.fw else {}
@@ -271,7 +279,7 @@ class Worker:
     def block(self, req) -> dict:
         """One timed block of the cell, after `warm` untimed steps (thread pools and caches were idle while
         other workers ran; a user's loop never starts cold, and a GPU's clocks ramp up)."""
-        from bench.timing import run_block, warm_up
+        from bench.run.timing import run_block, warm_up
         c = self.cells[req["cell"]]
         w = c["w"]
         before = w.traces()

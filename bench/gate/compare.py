@@ -4,14 +4,14 @@ A cell is a regression when its median step is slower by more than the threshold
 significant (Mann-Whitney U on the per-block samples at p < 0.002, or non-overlapping 99% bootstrap CIs of
 the medians when there are too few blocks for the test to reach that p). Medians of separate processes on a
 shared machine move by tens of percent, mostly all cells of a worker process alike: that run-wide shift is
-estimated from the other cells both files share and divided out before each cell is tested (bench.shift;
+estimated from the other cells both files share and divided out before each cell is tested (bench.gate.shift;
 --no-shift turns it off). The threshold is raised to the machine's run-to-run noise when it is known: --noise,
 else the shift-corrected changes between earlier results files of the machine (--history DIR), else the noise
 file (scripts/aa_evidence.py --write-noise measures it).
 """
 from __future__ import annotations
 
-from bench import gate
+from bench.gate import rules
 from bench.errors import UsageError
 
 DEFAULT_THRESHOLD = 10.0
@@ -39,7 +39,7 @@ def add_arguments(p):  # pragma: no mutate block
     p.add_argument("--ignore-env", type=csv_list(ENV_FIELDS), default=[], metavar="FIELDS",
                    help=f"gate cells even where these differ ({', '.join(ENV_FIELDS)}), e.g. framework "
                         "to compare two releases")
-    gate.add_output_arguments(p)
+    rules.add_output_arguments(p)
 
 
 def cell_name(r) -> str:
@@ -67,20 +67,20 @@ def judge(b, n, threshold_pct: float) -> dict:
     out = {"base_median_s": b["median_s"] if b["status"] == "ok" else None,
            "new_median_s": n["median_s"] if n["status"] == "ok" else None, "ratio": None, "p": None, "test": None}
     if n["status"] == "failed":
-        verdict = gate.FAILED_BOTH if b["status"] == "failed" else gate.FAILED_NEW
+        verdict = rules.FAILED_BOTH if b["status"] == "failed" else rules.FAILED_NEW
         return {**out, "verdict": verdict, "note": n["reason"]}
     if b["status"] == "failed":
-        return {**out, "verdict": gate.FAILED_BASE, "note": b["reason"]}
+        return {**out, "verdict": rules.FAILED_BASE, "note": b["reason"]}
     if "skipped" in (b["status"], n["status"]):
-        return {**out, "verdict": gate.SKIPPED, "note": (n if n["status"] == "skipped" else b)["reason"]}
+        return {**out, "verdict": rules.SKIPPED, "note": (n if n["status"] == "skipped" else b)["reason"]}
     ratio = n["median_s"] / b["median_s"]
-    sig, p, test = gate.significant(list(b["samples_s"]), list(n["samples_s"]))
+    sig, p, test = rules.significant(list(b["samples_s"]), list(n["samples_s"]))
     limit = 1 + threshold_pct / 100
-    verdict = gate.UNCHANGED
+    verdict = rules.UNCHANGED
     if sig and ratio > limit:
-        verdict = gate.REGRESSION
+        verdict = rules.REGRESSION
     elif sig and ratio < 1 / limit:
-        verdict = gate.IMPROVEMENT
+        verdict = rules.IMPROVEMENT
     return {**out, "ratio": ratio, "p": p, "test": test, "verdict": verdict, "note": ""}
 
 
@@ -94,13 +94,13 @@ def threshold(requested: float, machine: str, noise_pct=None, noise_file=None, h
     if noise_pct:
         known = (noise_pct, "--noise")
     elif history:                    # --noise 0 leaves out the noise file, not the history
-        from bench.shift import history_noise
+        from bench.gate.shift import history_noise
         known = history_noise(history, machine, exclude)
         if known is None:
             return requested, (f"threshold {requested:g}% (--history holds fewer than two runs of {machine}, so "
                                "its run-to-run noise is not known)")
     else:
-        known = gate.noise(machine, noise_file) if noise_pct is None else None
+        known = rules.noise(machine, noise_file) if noise_pct is None else None
     if known and known[0] > requested:
         return known[0], f"threshold {requested:g}% raised to {known[0]:.3g}%, the {known[1]}"
     if known:
@@ -111,8 +111,8 @@ def threshold(requested: float, machine: str, noise_pct=None, noise_file=None, h
 def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None, noise_file=None,
             ignore_env=(), history=None, shift=True) -> dict:
     """The verdict report (gate's format) for two results files."""
-    from bench import shift as run_shift
-    from bench.frame import load_frame
+    from bench.gate import shift as run_shift
+    from bench.report.frame import load_frame
     df, runs = load_frame([base_path, new_path])
     (bsrc, bdata), (nsrc, ndata) = runs
     benv, nenv = bdata["environment"], ndata["environment"]
@@ -129,7 +129,7 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
         entry = {"name": cell_name(r), "task": r["task"], "impl": r["impl"], "device": r["device"],
                  "size": r["size"], "variant": r["variant"], "machine": r["machine"]}
         if b is None or n is None:
-            entry.update(verdict=gate.ONLY_NEW if b is None else gate.ONLY_BASE, note="", base_median_s=None,
+            entry.update(verdict=rules.ONLY_NEW if b is None else rules.ONLY_BASE, note="", base_median_s=None,
                          new_median_s=None, ratio=None)
         else:
             factor, source = shifts.get(k, (1.0, "--no-shift"))
@@ -141,18 +141,18 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
                 if factor != 1.0:
                     entry["note"] = f"shift {(factor - 1) * 100:+.1f}% divided out (raw change {(raw - 1) * 100:+.1f}%)"
             diff = env_diff(r, benv, nenv, ignore_env)
-            if diff and entry["verdict"] not in (gate.SKIPPED, gate.FAILED_BASE, gate.FAILED_BOTH):
-                entry.update(verdict=gate.ENV, note=f"{'; '.join(diff)} (was: {entry['verdict']})")
+            if diff and entry["verdict"] not in (rules.SKIPPED, rules.FAILED_BASE, rules.FAILED_BOTH):
+                entry.update(verdict=rules.ENV, note=f"{'; '.join(diff)} (was: {entry['verdict']})")
         cells.append(entry)
     rule = (f"Regression: slower by more than {thr:.3g}% and significant (asv's rule: Mann-Whitney U p < "
-            f"{gate.P_MAX:g} on the per-block samples, or non-overlapping 99% CIs when too few blocks); {why}. ")
+            f"{rules.P_MAX:g} on the per-block samples, or non-overlapping 99% CIs when too few blocks); {why}. ")
     rule += (f"Before testing, each cell of NEW is divided by the run-wide shift of its framework and device (the "
              f"median change of the other cells both runs share; a slowdown of a whole framework looks like one, "
              f"use fwbench ab for that): {run_shift.summary(pairs, ref)}." if shift else
              "No run-wide shift divided out (--no-shift).")
     side = lambda src, d: {"label": d["run_id"], "file": src, "run_id": d["run_id"], "created": d["created"],
                            "commit": (d["environment"].get("git") or {}).get("commit")}
-    return gate.finish({"kind": "compare", "threshold_pct": thr, "requested_threshold_pct": threshold_pct,
+    return rules.finish({"kind": "compare", "threshold_pct": thr, "requested_threshold_pct": threshold_pct,
                         "rule": rule, "base": side(bsrc, bdata), "new": side(nsrc, ndata), "cells": cells})
 
 
@@ -188,4 +188,4 @@ def run(args) -> int:  # pragma: no mutate block
         print(f"compare: {args.new} against {base}, the previous run of {what}")
     report = compare(base, args.new, args.threshold, args.noise, args.noise_file, args.ignore_env,
                      args.history, not args.no_shift)
-    return gate.write_outputs(report, args)
+    return rules.write_outputs(report, args)

@@ -1,6 +1,6 @@
 """README's "Published runs" paragraph, rendered from the published results files so its figures cannot drift.
 
-`python -m bench.published` prints the paragraph; `--write` puts it into README.md between the markers
+`python -m bench.gate.published` prints the paragraph; `--write` puts it into README.md between the markers
 `<!-- published:begin -->` and `<!-- published:end -->`. tests/test_readme.py fails when README differs.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FILES = ("results/cpu-quick.json", "results/cpu-full.json")     # the quick run first: its steps are quoted
 BEGIN, END = "<!-- published:begin -->", "<!-- published:end -->"
 NAMES = {"numpy": "numpy", "torch": "torch", "tensorflow": "TensorFlow", "jax": "JAX"}
@@ -110,7 +110,7 @@ def write(root: Path = ROOT) -> bool:  # pragma: no mutate block
 
 
 def main(argv=None) -> int:  # pragma: no mutate block
-    p = argparse.ArgumentParser(prog="python -m bench.published", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.gate.published", description=__doc__.split("\n")[0])
     p.add_argument("--write", action="store_true", help="rewrite README.md's block instead of printing it")
     args = p.parse_args(argv)
     if args.write:

@@ -17,7 +17,7 @@ HISTORY_QUANTILE = 99     # --history: this percentile of the shift-corrected ch
 
 def estimate(pairs: dict, reference) -> dict:
     """{key: (factor new/base, where it comes from)} for every key of `pairs` ({key: (base row, new row)},
-    rows of bench.frame); `reference`: the keys whose ratio of medians may serve to estimate others' shifts."""
+    rows of bench.report.frame); `reference`: the keys whose ratio of medians may serve to estimate others' shifts."""
     import numpy as np
     logs = {k: float(np.log(pairs[k][1]["median_s"] / pairs[k][0]["median_s"])) for k in reference}
     out = {}
@@ -56,7 +56,7 @@ def adjust(row: dict, factor: float) -> dict:
 
 def matched(base_rows, new_rows, usable) -> tuple[dict, set]:
     """({key: (base row, new row)} of the cells both runs hold, {keys that are ok on both sides and pass
-    `usable(key, base row, new row)`}); rows of bench.frame."""
+    `usable(key, base row, new row)`}); rows of bench.report.frame."""
     key = lambda r: (r["task"], r["impl"], r["device"], r["size_json"], r["variant"])
     b = {key(r): r for r in base_rows}
     pairs = {key(r): (b[key(r)], r) for r in new_rows if key(r) in b}
@@ -72,8 +72,8 @@ def history_noise(paths, machine: str, exclude=()) -> tuple[float, str] | None:
     from pathlib import Path
 
     from bench import results
-    from bench.compare import env_diff
-    from bench.frame import frame
+    from bench.gate.compare import env_diff
+    from bench.report.frame import frame
     skip = {Path(p).resolve() for p in exclude}
     runs = [(p, results.load(p)) for p in results.expand(paths) if p.resolve() not in skip]
     runs = sorted([r for r in runs if (r[1]["environment"].get("machine") or "unknown machine") == machine],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bench.reportlib import (cell, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, missing,
+from bench.report.lib import (cell, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, missing,
                              plural, section, table, task_order)
 
 
@@ -138,7 +138,7 @@ def _pick(ok, impls):
 
 def tf10x(df) -> dict:
     """Section 2: the slide's whole-script timing decomposed into import, setup, build, first step and step."""
-    from bench import plots
+    from bench.report import plots
     from bench.examples import SLIDE
     slide = SLIDE["timing"]
     ratio = slide["tensorflow_session_s"] / slide["torch_s"]

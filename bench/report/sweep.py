@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 
-from bench.reportlib import cell, fmt_s, group_label, groups, impl_order, listing, section, table, task_order
+from bench.report.lib import cell, fmt_s, group_label, groups, impl_order, listing, section, table, task_order
 
 
 def _x_of(sizes: list[dict]):
@@ -20,7 +20,7 @@ def _x_of(sizes: list[dict]):
 
 def _at(x, unit) -> str:
     """'12 elements', 'batch=8', '2.8G FLOPs'."""
-    from bench.plots import _count
+    from bench.report.plots import _count
     return f"{_count(x)} {unit}" if unit in ("elements", "FLOPs") else f"{unit}={_count(x)}"
 
 
@@ -52,7 +52,7 @@ def _crossover(pts, allx, unit) -> dict:
 
 def sweep(df) -> dict:
     """Section 5: step time against problem size, log-log, per implementation; where overhead stops mattering."""
-    from bench import plots
+    from bench.report import plots
     figures, reading, tables = [], [], []
     grp = groups(df)
     for g in grp:

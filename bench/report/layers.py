@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import statistics
 
-from bench.reportlib import (cell, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing, section,
+from bench.report.lib import (cell, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing, section,
                              table, task_order)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from bench.reportlib import (cell, fmt_n, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing,
+from bench.report.lib import (cell, fmt_n, fmt_s, fmt_x, group_label, groups, headline_sizes, impl_order, listing,
                              missing, section, table, task_order)
 
 
@@ -39,7 +39,7 @@ def _retrace(g) -> dict:
 
 def define_and_run(df) -> dict:
     """Section 3: build cost vs steady step per framework, break-even steps, retrace cost on a new batch size."""
-    from bench import plots
+    from bench.report import plots
     sizes = headline_sizes(df)
     grp = groups(df)
     tables, figures, reading = [], [], []

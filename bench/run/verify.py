@@ -107,8 +107,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from bench import environment, registry, runner, tasks
-    from bench.progress import Progress
+    from bench import environment, registry, tasks
+    from bench.run import runner
+    from bench.run.progress import Progress
     if args.pairs < 1:
         raise UsageError(f"--pairs must be a positive integer, got {args.pairs}")
     if not args.tolerance > 0:
@@ -180,7 +181,7 @@ def summarise(cell, harness, refs, tol) -> dict:
 
 
 def _fmt(s):
-    from bench.runner import _fmt_s
+    from bench.run.runner import _fmt_s
     return _fmt_s(s)
 
 

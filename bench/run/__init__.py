@@ -1,0 +1,1 @@
+"""Taking timings: the runner, its worker processes, the timing loop, progress, quiescing and the harness check."""
