@@ -82,7 +82,7 @@ def test_layer_cost_pairs_rounds_and_reads_fixed_and_compute_costs():
     """keras-jax/jit over jax/jit: 10x on single_layer (a fixed cost: (300 - 30) µs x the median drift 1.05), 1.02x
     on cnn (lost in compute); keras-tensorflow/jit over tensorflow/function: 3x on single_layer, 2x on cnn (computed
     another way)."""
-    from bench import report_layers
+    from bench.report import layers as report_layers
     steps = {("single_layer", "jax/jit"): 30e-6, ("single_layer", "keras-jax/jit"): 300e-6,
              ("single_layer", "tensorflow/function"): 500e-6, ("single_layer", "keras-tensorflow/jit"): 1.5e-3,
              ("cnn", "jax/jit"): 100e-3, ("cnn", "keras-jax/jit"): 102e-3,
@@ -108,5 +108,5 @@ def test_layer_cost_pairs_rounds_and_reads_fixed_and_compute_costs():
 
 
 def test_no_layer_measured_says_so(df):
-    from bench import report_layers
+    from bench.report import layers as report_layers
     assert "No implementation that is a layer over another" in report_layers.layers(df)["reading"][0]
