@@ -113,3 +113,38 @@ def test_the_confidence_interval_covers_the_true_median_about_95_percent_of_the_
     # 95% percentile-bootstrap of a median of 16: ~0.93 here; a 50% or 99.9% interval would miss the band
     assert 0.85 <= hits / 200 <= 0.99, hits
     assert 0.1 < np.median(widths) < 0.3
+
+
+def test_precision_pct_is_half_the_ci_width_in_percent_of_the_median():
+    step = {"median_s": 2.0, "ci95_s": [1.9, 2.3], "samples_s": [1.9, 2.0, 2.3]}
+    assert timing.precision_pct(step) == pytest.approx(10.0)          # (2.3 - 1.9) / 2 / 2.0 = 10%
+    assert timing.precision_pct({**step, "samples_s": [2.0, 2.0]}) == float("inf")    # two blocks: unknown
+    assert timing.precision_pct({**step, "median_s": 0.0, "ci95_s": [0.0, 0.0]}) == float("inf")
+    assert timing.precision_pct({**step, "ci95_s": [2.0, 2.0]}) == 0.0
+
+
+def test_warm_up_stops_once_the_time_has_passed_and_runs_two_steps_at_least(dev):
+    dev.cost = 2.0 ** -10                                # exact in binary: the clock lands on the deadline
+    assert timing.warm_up(dev.step, dev.sync, 10 * 2.0 ** -10) == 10
+    assert timing.warm_up(dev.step, dev.sync, 0.0) == 2
+
+
+def test_calibrate_takes_one_step_that_lasts_exactly_the_minimum(dev):
+    dev.cost = 2.0 ** -7
+    assert timing.calibrate(dev.step, dev.sync, 2.0 ** -7) == (1, 2.0 ** -7)
+
+
+def test_calibrate_grows_at_most_100x_and_at_least_2x_per_short_block(dev, monkeypatch):
+    tried = []
+    real = timing.run_block
+    monkeypatch.setattr(timing, "run_block", lambda step, sync, n: (tried.append(n), real(step, sync, n))[1])
+    dev.cost = 1e-4
+    # 1 step: 0.1 ms, 121x short of 1.2 x 10.1 ms -> x100; 100 steps: 10 ms, 1% short -> x2 (not x1.21)
+    assert timing.calibrate(dev.step, dev.sync, 0.0101)[0] == 200 and tried == [1, 100, 200]
+
+
+def test_median_of_odd_and_even_counts():
+    assert timing._median([3.0, 1.0, 2.0]) == 2.0
+    assert timing._median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    assert timing._median([5.0, 1.0, 4.0, 2.0, 3.0, 6.0]) == 3.5
+    assert timing._median([7.0]) == 7.0

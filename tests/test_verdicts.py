@@ -169,3 +169,84 @@ def test_the_noise_file_is_read_per_machine(tmp_path):
         compare.threshold(-1.0, "m")
     with pytest.raises(UsageError):
         compare.threshold(10.0, "m", noise_pct=-1.0)
+
+
+def test_ab_side_pairs_pair_each_base_process_with_its_new_partner():
+    samples = {"base": [1], "new": [2], "base#2": [3], "new#2": [4], "new#3": [5], "base#4": [6], "baseline": [7],
+               "newline": [8]}
+    assert ab.side_pairs(samples, ("base", "new")) == [([1], [2]), ([3], [4])]   # base#4 has no partner
+    assert ab.side_pairs({"A#2": [1], "B#2": [2], "B": [3]}, ("A", "B")) == [([1], [2])]
+    assert ab.side_pairs({"new": [2], "base": [1]}, ("new", "base")) == [([2], [1])]
+
+
+def test_ab_decided_stops_a_cell_when_its_pooled_ratio_ci_decides():
+    tight = [1.10 + 0.002 * (k % 3 - 1) for k in range(8)]              # 10% slower, tight: decided at 5%
+    near = [1.05 + 0.03 * (k % 3 - 1) for k in range(8)]               # at the threshold: not decided
+    def samples(ratios, procs=2):
+        out = {}
+        for j in range(procs):
+            suffix = f"#{j + 1}" if j else ""
+            out["base" + suffix], out["new" + suffix] = [US] * len(ratios), [US * r for r in ratios]
+        return out
+    done = ab.decided(("base", "new"), 5.0, 0.99)
+    assert done(samples(tight)) is True and done(samples(near)) is False
+    assert done({}) is True and done({"base": [US], "new#2": [US]}) is True     # no pairs: nothing to wait for
+    assert ab.decided(("base", "new"), 20.0, 0.99)(samples(near)) is True     # inside ±20%: unchanged, decided
+    assert ab.decided(("x", "y"), 5.0, 0.99)(samples(near)) is True          # other labels: no pairs
+    # the confidence is the one given: this CI lies above 1.05 at 50%, not at 99%
+    spread = [1.07, 1.08, 1.09, 1.10, 1.11, 1.12, 1.13, 1.0]
+    assert ab.decided(("base", "new"), 5.0, 0.5)(samples(spread, 1)) is True and done(samples(spread, 1)) is False
+
+
+def test_compare_against_a_folder_picks_the_latest_earlier_run_of_the_same_machine_and_profile(tmp_path):
+    c = [cell("mlp", "numpy/manual", 1e-4)]
+    new = write(tmp_path / "runs" / "new.json", c, created="2026-01-05T00:00:00+00:00")
+    write(tmp_path / "runs" / "jan1.json", c, created="2026-01-01T00:00:00+00:00")
+    want = write(tmp_path / "runs" / "sub" / "jan3.json", c, created="2026-01-03T00:00:00+00:00")
+    write(tmp_path / "runs" / "jan4-other-machine.json", c, created="2026-01-04T00:00:00+00:00", machine="other")
+    write(tmp_path / "runs" / "jan4-full.json", c, created="2026-01-04T00:00:00+00:00", profile="full")
+    write(tmp_path / "runs" / "jan6-later.json", c, created="2026-01-06T00:00:00+00:00")
+    write(tmp_path / "runs" / "copy.json", c, created="2026-01-04T00:00:00+00:00", run_id="new")   # NEW's copy
+    assert compare.previous_run(tmp_path / "runs", new) == str(want)
+    assert compare.previous_run(tmp_path / "runs", tmp_path / "runs" / "jan1.json") is None
+    assert compare.previous_run(tmp_path / "runs", tmp_path / "runs" / "jan4-full.json") is None
+
+
+def test_ab_merge_pools_the_processes_and_recomputes_the_figures():
+    a, b = cell("mlp", "numpy/manual", given=[1e-3, 2e-3, 3e-3]), cell("mlp", "numpy/manual", given=[4e-3, 5e-3])
+    for r in (a, b):
+        r["flops"] = 2e6
+    m = ab.merge([{**a, "side": "base"}, {**b, "side": "base#2"}])
+    assert "side" not in m and m["step"]["samples_s"] == [1e-3, 2e-3, 3e-3, 4e-3, 5e-3]
+    assert m["step"]["median_s"] == 3e-3 and m["step"]["processes"] == 2 and m["step"]["blocks_per_process"] == [3, 2]
+    assert m["gflops"] == pytest.approx(2e6 / 3e-3 / 1e9)                 # the pooled median's, not process 1's
+    assert ab.merge([{**a, "flops": None}, b])["gflops"] is None
+    assert ab.merge([a]) == a                                            # one process: its record as it is
+
+
+def test_ab_merge_of_a_cell_that_did_not_run_everywhere_keeps_the_failure():
+    ok = cell("mlp", "numpy/manual", 1e-3)
+    skipped = cell("mlp", "numpy/manual", status="skipped", reason="no GPU")
+    failed = cell("mlp", "numpy/manual", status="failed", reason="worker died")
+    assert ab.merge([ok, skipped]) == skipped
+    assert ab.merge([skipped, failed, ok]) == failed                  # failed comes before skipped
+    assert ab.merge([failed, skipped]) == failed
+
+
+def test_verdict_columns_and_markdown():
+    assert gate.columns({"kind": "compare"})[4] == "significance"
+    assert gate.columns({"kind": "ab", "confidence": 0.95})[4] == "95% CI of change"
+    assert gate.columns({"kind": "ab"})[4] == "99% CI of change"
+    report = gate.finish({"kind": "compare", "rule": "r.", "base": {"label": "a"}, "new": {"label": "b"},
+                          "cells": [{"name": "x", "verdict": gate.UNCHANGED, "note": "torch 2|3", "ratio": 1.0}]})
+    md = gate.markdown(report)
+    assert md.startswith("### :white_check_mark: fwbench compare: 1 unchanged\n")
+    assert "| torch 2\\|3 |" in md                                       # a | in a note does not split the row
+
+
+def test_noise_without_a_record_is_unknown(tmp_path):
+    assert gate.noise("a machine that is on no record") is None         # the bundled noise file
+    (tmp_path / "empty.json").write_text("{}")
+    assert gate.noise("m", tmp_path / "empty.json") is None
+    (tmp_path / "bare.json").write_text(json.dumps({"machines": {"m": {"run_to_run_pct": 12.5}}}))
+    assert gate.noise("m", tmp_path / "bare.json") == (12.5, "run-to-run noise of m measured by ? on ? (; bare.json)")
