@@ -244,3 +244,19 @@ def test_check_cell_skips_with_the_reason_of_the_task(monkeypatch):
     monkeypatch.setattr(registry, "task_skip_reason", lambda impl, task: "no cnn here" if task == "cnn" else None)
     assert gradcheck.check_cell("cnn", "numpy/manual") == {"status": "skipped", "reason": "no cnn here"}
     assert gradcheck.check_cell("mlp", "numpy/manual", n=7)["status"] == "ok"
+
+
+def test_a_loss_error_is_relative_even_when_the_loss_is_small():
+    """elementwise with x scaled by 1e-3: loss ~ -1.4e-3; a 1e-4 relative loss error fails (tol 2.5e-6)."""
+    _, _, _, params = tasks.resolve("elementwise")
+    w = api.make("elementwise", "numpy/manual", params={**params, "x": params["x"] * 1e-3})
+    real = w.grads
+    w.grads = lambda: (real()[0] * (1 + 1e-4), real()[1])
+    r = gradcheck.check(w)
+    assert abs(real()[0]) < 1e-2 and r["loss_rel_err"] == pytest.approx(1e-4, rel=0.01) and not r["ok"]
+
+
+def test_rel_err_of_empty_arrays_and_unknown_tasks():
+    assert gradcheck.rel_err([], []) == 0.0
+    with pytest.raises(ValueError, match="unknown task 'convnet'"):
+        gradcheck.reductions("convnet", {})

@@ -3,6 +3,7 @@ framework version. No run, no framework: each case's truth is built in."""
 import json
 import statistics
 
+import numpy as np
 import pytest
 from synth import cell, write
 
@@ -250,3 +251,68 @@ def test_noise_without_a_record_is_unknown(tmp_path):
     assert gate.noise("m", tmp_path / "empty.json") is None
     (tmp_path / "bare.json").write_text(json.dumps({"machines": {"m": {"run_to_run_pct": 12.5}}}))
     assert gate.noise("m", tmp_path / "bare.json") == (12.5, "run-to-run noise of m measured by ? on ? (; bare.json)")
+
+
+L5 = 1 + 5.0 / 100          # ab's limit at a 5% threshold
+
+
+@pytest.mark.parametrize("med, lo, hi, verdict, decided", [
+    (1.00, 0.99, 1.01, gate.UNCHANGED, True),
+    (1.10, 1.07, 1.13, gate.REGRESSION, True),
+    (0.90, 0.88, 0.92, gate.IMPROVEMENT, True),
+    (0.97, 0.93, 0.99, gate.INCONCLUSIVE, False),       # faster, but not by 5%
+    (1.0499, 1.02, 1.08, gate.INCONCLUSIVE, False),     # just under 1.05: no regression
+    # on the boundaries: "beyond" and "inside" are strict
+    (1.06, L5, 1.08, gate.REGRESSION, False),           # CI touches the limit: not yet decided
+    (1.00, 0.99, L5, gate.INCONCLUSIVE, False),         # CI up to the limit: not inside it
+    (1.00, 1 / L5, 1.02, gate.INCONCLUSIVE, False),     # CI down to 1/limit: not inside it
+    (0.90, 0.85, 1 / L5, gate.IMPROVEMENT, False),
+    (0.90, 0.85, 1.00, gate.INCONCLUSIVE, False),       # CI reaches 1: no improvement
+    (1.10, 1.00, 1.20, gate.INCONCLUSIVE, False),       # CI reaches 1: no regression
+    (L5, 1.01, 1.10, gate.INCONCLUSIVE, False),         # median at the limit: not beyond it
+    (1 / L5, 0.90, 0.99, gate.INCONCLUSIVE, False),
+])
+def test_ab_decide_at_and_around_the_threshold(med, lo, hi, verdict, decided):
+    assert ab.decide(med, lo, hi, 5.0) == (verdict, decided)
+
+
+def test_ab_judge_notes_and_statuses():
+    v = ab_verdict([0.8, 1.3, 0.9, 1.25, 1.1, 1.1, 0.95, 1.2])
+    assert v["note"] == "the CI straddles the threshold: more rounds (a larger --max-time) would decide"
+    assert ab_verdict([1.09, 1.10, 1.12, 1.08, 1.11, 1.10, 1.13, 1.09])["note"] == ""
+    ok = {"status": "ok", "step": {"median_s": US, "samples_s": [US]}}
+    failed = {"status": "failed", "reason": "boom"}
+    v = ab.judge(failed, ok, [], 5.0, 0.99)
+    assert v["verdict"] == gate.FAILED_BASE and v["note"] == "boom" and v["new_median_s"] is None
+    assert ab.judge(ok, failed, [], 5.0, 0.99)["verdict"] == gate.FAILED_NEW
+
+
+def test_ab_verdicts_carry_the_variant_and_the_environment_difference():
+    recs = [{**cell("mlp", "numpy/manual", 1e-4, seed=s), "variant": "aa-copy", "side": side}
+            for s, side in ((1, "base"), (2, "new"))]
+    envs = [{"machine": "m", "frameworks": {"numpy": "2.0"}}, {"machine": "m", "frameworks": {"numpy": "2.1"}}]
+    cells, merged = ab.verdicts(recs, 2, envs, 5.0, 0.99)
+    assert cells[0]["variant"] == "aa-copy" and cells[0]["name"] == "mlp n=500 hidden=5x3x4 numpy/manual cpu"
+    assert "numpy 2.0 -> 2.1" in cells[0]["note"] and merged[0][0]["variant"] == "aa-copy"
+
+
+def test_cell_names_and_environment_differences():
+    r = {"task": "mlp", "size": "n=5", "impl": "torch/eager", "device": "cpu", "variant": "aa-copy",
+         "framework": "torch"}
+    assert compare.cell_name(r) == "mlp n=5 torch/eager cpu (aa-copy)"
+    assert compare.cell_name({**r, "variant": None}) == "mlp n=5 torch/eager cpu"
+    a, b = {"machine": "m1", "threads": 2}, {"machine": "m2", "threads": 2}
+    assert compare.env_diff(r, a, b) == ["machine m1 -> m2"]
+    assert compare.env_diff(r, a, b, ignore=["machine"]) == []
+    assert gate.headline({"counts": {}}) == "no cells"
+
+
+def test_median_ci_bootstraps_from_three_samples_on():
+    assert gate.median_ci([1.0, 2.0, 4.0])[0] < 2.0 < gate.median_ci([1.0, 2.0, 4.0])[1]
+    lo, hi = gate.median_ci([1.0, 2.0, 1.5, 1.2])                       # a spread of exactly 1
+    assert lo < hi
+    ratios = [0.97, 1.02, 1.05, 0.99, 1.01, 1.08, 0.96, 1.03]
+    for seed in (0, 3):                                                 # the seed reaches the bootstrap
+        lo, hi = gate.median_ci(np.log(ratios), 0.99, seed)
+        assert gate.ratio_ci(ratios, 0.99, seed)[1:] == pytest.approx((np.exp(lo), np.exp(hi)), rel=1e-12)
+    assert gate.ratio_ci(ratios, 0.99, 0) != gate.ratio_ci(ratios, 0.99, 3)
