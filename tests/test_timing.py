@@ -148,3 +148,11 @@ def test_median_of_odd_and_even_counts():
     assert timing._median([4.0, 1.0, 3.0, 2.0]) == 2.5
     assert timing._median([5.0, 1.0, 4.0, 2.0, 3.0, 6.0]) == 3.5
     assert timing._median([7.0]) == 7.0
+
+
+def test_stats_bootstrap_from_three_distinct_samples_on():
+    assert timing.stats([1.0, 2.0])["ci95_s"] == [1.5, 1.5]            # two samples: no interval
+    lo, hi = timing.stats([1.0, 2.0, 4.0])["ci95_s"]
+    assert 1.0 <= lo < 2.0 < hi <= 4.0
+    with pytest.raises(ValueError, match="^no samples$"):
+        timing.stats([])

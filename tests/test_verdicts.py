@@ -5,7 +5,7 @@ import statistics
 
 import numpy as np
 import pytest
-from synth import cell, write
+from synth import ENV, cell, write
 
 from bench import ab, compare, gate
 from bench.errors import UsageError
@@ -316,3 +316,95 @@ def test_median_ci_bootstraps_from_three_samples_on():
         lo, hi = gate.median_ci(np.log(ratios), 0.99, seed)
         assert gate.ratio_ci(ratios, 0.99, seed)[1:] == pytest.approx((np.exp(lo), np.exp(hi)), rel=1e-12)
     assert gate.ratio_ci(ratios, 0.99, 0) != gate.ratio_ci(ratios, 0.99, 3)
+
+
+def test_a_change_exactly_at_the_threshold_is_not_beyond_it():
+    base = [1.0 + 0.001 * k for k in range(-7, 8)]                    # median exactly 1.0
+    slower = [1.1 + 0.001 * k for k in range(-7, 8)]                  # median exactly 1.1: +10%, p tiny
+    assert verdict(base, slower)["verdict"] == gate.UNCHANGED
+    assert verdict(slower, base)["verdict"] == gate.UNCHANGED          # exactly 1/1.1
+    assert verdict(base, [x * 1.095 for x in base])["verdict"] == gate.UNCHANGED     # 9.5% < 10%
+
+
+def test_the_threshold_says_where_it_comes_from(tmp_path):
+    noise = tmp_path / "noise.json"
+    noise.write_text(json.dumps({"machines": {"m": {"run_to_run_pct": 10.0, "by": "aa", "measured": "today"}}}))
+    assert compare.threshold(0.0, "m", noise_pct=0) == (0.0, "threshold 0% (this machine's run-to-run noise is not "
+                                                             "on record)")
+    # --noise 0 leaves the noise file out; noise equal to the threshold does not raise it
+    assert compare.threshold(10.0, "m", 0, noise)[0] == 10.0 and "not on record" in compare.threshold(10.0, "m", 0, noise)[1]
+    assert compare.threshold(10.0, "m", None, noise) == (10.0, "threshold 10% (above the machine's run-to-run "
+                                                               "noise, 10%)")
+    with pytest.raises(UsageError, match="^--threshold must be a percentage >= 0, got -1$"):
+        compare.threshold(-1.0, "m")
+    with pytest.raises(UsageError, match="^--noise must be a percentage >= 0, got -2$"):
+        compare.threshold(10.0, "m", noise_pct=-2.0)
+
+
+def history_run(path, seed, created, machine="m", factor=1.0):
+    """One run of six cells whose medians move by a few % from run to run (seeded)."""
+    rng = np.random.default_rng(seed)
+    cells = [cell(t, i, 1e-4 * (k + 1) * factor * float(np.exp(rng.normal(0, 0.05))), seed=seed + k)
+             for k, (t, i) in enumerate((t, i) for t in ("mlp", "single_layer") for i in ("numpy/manual",
+                                                                                          "torch/eager", "jax/jit"))]
+    return write(path, cells, created=created, machine=machine)
+
+
+def test_history_sets_the_threshold_and_leaves_out_base_and_new(tmp_path):
+    hist = tmp_path / "hist"
+    base = history_run(hist / "base.json", 1, "2026-01-01T00:00:00+00:00")
+    new = history_run(hist / "new.json", 2, "2026-01-02T00:00:00+00:00", factor=1.3)
+    history_run(hist / "other-machine.json", 3, "2026-01-03T00:00:00+00:00", machine="elsewhere")
+    history_run(hist / "old.json", 4, "2025-12-01T00:00:00+00:00")
+    thr, why = compare.threshold(5.0, "m", history=[hist], exclude=(base, new))
+    assert (thr, why) == (5.0, "threshold 5% (--history holds fewer than two runs of m, so its run-to-run noise "
+                               "is not known)")
+    report = compare.compare(base, new, 5.0, history=[hist])         # base and new left out: same sentence
+    assert "fewer than two runs of m" in report["rule"] and report["threshold_pct"] == 5.0
+    history_run(hist / "older.json", 5, "2025-11-01T00:00:00+00:00")
+    from bench.shift import history_noise
+    known = history_noise([hist], "m", (base, new))
+    thr, why = compare.threshold(1.0, "m", history=[hist], exclude=(base, new))
+    assert known[0] > 1.0 and thr == known[0] and why == f"threshold 1% raised to {known[0]:.3g}%, the {known[1]}"
+    assert compare.compare(base, new, 1.0, history=[hist], noise_file=tmp_path / "none.json")["threshold_pct"] == thr
+
+
+def test_compare_reads_the_noise_of_the_base_machine(tmp_path):
+    noise = tmp_path / "noise.json"
+    noise.write_text(json.dumps({"machines": {"synthetic 2-core": {"run_to_run_pct": 40.0},
+                                              "unknown machine": {"run_to_run_pct": 20.0}}}))
+    base = write(tmp_path / "base.json", [cell("mlp", "numpy/manual", 1e-4, seed=1)])
+    new = write(tmp_path / "new.json", [cell("mlp", "numpy/manual", 1.3e-4, seed=2)])
+    report = compare.compare(base, new, 10.0, noise_file=noise)
+    assert report["threshold_pct"] == 40.0 and report["exit"] == 0
+    anonymous = write(tmp_path / "anon.json", [cell("mlp", "numpy/manual", 1e-4, seed=1)], machine="")
+    assert compare.compare(anonymous, new, 10.0, noise_file=noise)["threshold_pct"] == 20.0
+
+
+def test_compare_lists_cells_on_one_side_only_and_every_environment_difference(tmp_path):
+    base = write(tmp_path / "base.json", [cell("mlp", "numpy/manual", 1e-4, seed=1), cell("mlp", "torch/eager", 3e-4)])
+    new = write(tmp_path / "new.json", [cell("mlp", "numpy/manual", 1e-4, seed=2), cell("cnn", "jax/jit", 1e-2)],
+                threads=4)
+    got = {c["impl"]: c for c in compare.compare(base, new, 10.0, noise_pct=0, shift=False)["cells"]}
+    assert got["jax/jit"]["verdict"] == gate.ONLY_NEW and got["jax/jit"]["name"] == "cnn batch=64 jax/jit cpu"
+    assert got["torch/eager"]["verdict"] == gate.ONLY_BASE
+    new = write(tmp_path / "new2.json", [cell("mlp", "numpy/manual", 1e-4, seed=2)], threads=4,
+                frameworks={**ENV["frameworks"], "numpy": "2.1"})
+    c = compare.compare(base, new, 10.0, noise_pct=0, shift=False)["cells"][0]
+    assert c["verdict"] == gate.ENV and c["note"] == "threads 2 -> 4; numpy 2.0 -> 2.1 (was: unchanged)"
+
+
+def test_a_gpu_cell_depends_on_the_gpu_and_its_gpu_packages():
+    r = {"framework": "numpy", "device": "gpu"}
+    a = {"frameworks": {"numpy": "2.0", "cupy": "13"}, "gpus": [{"name": "H100"}, {"name": "H100"}]}
+    b = {"frameworks": {"numpy": "2.0", "cupy": "14"}, "gpus": [{"name": "H100"}, {}]}
+    assert compare.env_diff(r, a, b) == ["cupy 13 -> 14", "GPU H100, H100 -> H100, ?"]
+    assert compare.env_diff({**r, "device": "cpu"}, a, b) == []
+
+
+def test_significance_needs_a_test_that_can_reach_p_below_0_002():
+    # 1 v 499 samples: the smallest p the test can give is exactly 1/500 = P_MAX, not below: the CIs decide
+    assert gate.significant([1.0], [2.0] * 499) == (True, None, "99% CIs apart")
+    touching = [1.0, 1.0, 2.0, 2.0, 2.0]                               # its CI reaches down to 1.0
+    assert gate.significant([1.0] * 5, touching)[2] == "99% CIs overlap"
+    assert gate.significant(touching, [1.0] * 5)[2] == "99% CIs overlap"
