@@ -140,3 +140,21 @@ def test_expand_keeps_files_named_before_a_folder(tmp_path, published):
         (tmp_path / name).write_text(json.dumps(published))
     assert results.expand([tmp_path / "a.json", tmp_path / "runs"]) == [tmp_path / "a.json", tmp_path / "runs" / "b.json",
                                                                       tmp_path / "runs" / "c.json"]
+
+
+def test_validate_names_the_file_the_missing_keys_and_the_schema_version(published):
+    with pytest.raises(UsageError, match=r"^results: not a fwbench results file \(missing run_id, harness\)$"):
+        results.validate({k: v for k, v in published.items() if k not in ("run_id", "harness")})
+    with pytest.raises(UsageError, match=r"^x.json: results schema 2 is not supported \(this fwbench reads 1\)$"):
+        results.validate({**published, "schema": 2}, "x.json")
+
+
+@pytest.mark.parametrize("n, shown", [(116, None), (117, 157)])
+def test_a_long_schema_message_is_cut_to_160_characters(published, n, shown):
+    data = copy.deepcopy(published)
+    data["results"][0]["status"] = "s" * n          # message: "'sss...' is not one of [...]", n + 44 characters
+    with pytest.raises(UsageError) as e:
+        results.validate(data, "x.json")
+    message = str(e.value).split("results/0/status: ", 1)[1]
+    full = f"{'s' * n!r} is not one of ['ok', 'skipped', 'failed']"
+    assert message == (full if shown is None else full[:shown] + "...")
