@@ -171,8 +171,20 @@ def test_finite_differences_run_at_the_size_and_seed_asked(monkeypatch):
     slipped(monkeypatch, "mlp", lambda i, k: np.array_equal(i["X"], x_seed1))  # a slip only on seed 1's data
     assert gradcheck.finite_difference_error("mlp", seed=1, n=7) > 1e-3 > gradcheck.FD_TOL > \
         gradcheck.finite_difference_error("mlp", seed=0, n=7)
-    monkeypatch.undo()
-    assert gradcheck.finite_difference_error("mlp", seed=2, n=7) == gradcheck.finite_difference_error("mlp", seed=2, n=7)
+
+
+def test_finite_differences_sample_the_same_coordinates_for_the_same_seed(monkeypatch):
+    mod = gradcheck._module("mlp")
+    real, seen = mod.loss, []
+    monkeypatch.setattr(mod, "loss", lambda p, i, xp=np, **kw: (seen.append(sum(float(v.sum()) for v in p.values())),
+                                                                real(p, i, xp, **kw))[1])
+    runs = []
+    for seed in (2, 2, 3):
+        seen.clear()
+        gradcheck.finite_difference_error("mlp", seed=seed, n=7)
+        runs.append(list(seen))
+    assert len(runs[0]) == 2 * (5 + 5 + 5 + 3 + 5 + 4 + 4 + 1)        # up to 5 coordinates of each of 8 params
+    assert runs[0] == runs[1] != runs[2]
 
 
 class Replay:

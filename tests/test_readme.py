@@ -2,6 +2,7 @@
 import re
 from pathlib import Path
 
+import pytest
 from synth import ENV, cell, run
 
 from bench import published
@@ -71,3 +72,8 @@ def test_runs_overlap_only_when_they_share_time():
 def test_wrapping_never_breaks_a_long_path():
     path = "results/" + "x" * 130 + ".json"
     assert published._wrap(f"see {path} for more") == f"see\n{path}\nfor more"
+
+
+def test_a_readme_without_the_markers_is_named():
+    with pytest.raises(ValueError, match="README has no <!-- published:begin --> ... <!-- published:end --> block"):
+        published.readme_block("# README\nno markers here\n")

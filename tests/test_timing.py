@@ -116,11 +116,11 @@ def test_the_confidence_interval_covers_the_true_median_about_95_percent_of_the_
 
 
 def test_precision_pct_is_half_the_ci_width_in_percent_of_the_median():
-    step = {"median_s": 2.0, "ci95_s": [1.9, 2.3], "samples_s": [1.9, 2.0, 2.3]}
-    assert timing.precision_pct(step) == pytest.approx(10.0)          # (2.3 - 1.9) / 2 / 2.0 = 10%
+    step = {"median_s": 0.5, "ci95_s": [0.475, 0.575], "samples_s": [0.475, 0.5, 0.575]}
+    assert timing.precision_pct(step) == pytest.approx(10.0)          # (0.575 - 0.475) / 2 / 0.5 = 10%
     assert timing.precision_pct({**step, "samples_s": [2.0, 2.0]}) == float("inf")    # two blocks: unknown
     assert timing.precision_pct({**step, "median_s": 0.0, "ci95_s": [0.0, 0.0]}) == float("inf")
-    assert timing.precision_pct({**step, "ci95_s": [2.0, 2.0]}) == 0.0
+    assert timing.precision_pct({**step, "ci95_s": [0.5, 0.5]}) == 0.0
 
 
 def test_warm_up_stops_once_the_time_has_passed_and_runs_two_steps_at_least(dev):
