@@ -156,3 +156,14 @@ def test_stats_bootstrap_from_three_distinct_samples_on():
     assert 1.0 <= lo < 2.0 < hi <= 4.0
     with pytest.raises(ValueError, match="^no samples$"):
         timing.stats([])
+
+
+def test_noisy_flag_on_sub_second_samples_and_at_its_boundary():
+    us = 1e-4                                                          # real samples are fractions of a second
+    assert timing.stats([us, 1.06 * us, 1.12 * us, 1.18 * us, 1.24 * us])["noisy"] is True
+    assert timing.stats([us, 1.05 * us, 1.10 * us, 1.15 * us, 1.20 * us])["noisy"] is False
+    s = 2.0 ** -12                                                     # exact in binary: IQR / median == 0.1
+    at = timing.stats([2.3 * s, 2.375 * s, 2.5 * s, 2.625 * s, 2.7 * s])
+    assert at["iqr_s"] / at["median_s"] == timing.NOISY and at["noisy"] is False
+    zero = timing.stats([0.0, 0.0, 0.0, 1e-9, 2e-9])                   # a median of 0 (timer resolution)
+    assert zero["median_s"] == 0.0 and zero["noisy"] is False
