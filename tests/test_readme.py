@@ -2,7 +2,8 @@
 import re
 from pathlib import Path
 
-from synth import cell, run
+import pytest
+from synth import ENV, cell, run
 
 from bench.gate import published
 
@@ -40,3 +41,39 @@ def test_paragraph_reads_the_files():
     assert "overlapped on the same machine for 30 s (q 60 s, f 630 s)" in text
     full["created"] = "2025-12-31T00:00:00+00:00"
     assert "overlapped" not in published.paragraph([("q.json", quick), ("f.json", full)])
+
+
+def test_paragraph_names_the_first_runs_machine():
+    base = dict(created="2026-01-01T00:00:00+00:00")
+    avx2 = run([cell("mlp", "jax/jit", 2e-4)], cpu={**ENV["cpu"], "flags_avx2": True},
+               gpus=[{"name": "H100"}, {}], **base)
+    text = " ".join(published.paragraph([("a.json", avx2)]).split())
+    assert "a 2-core Synthetic CPU (AVX2), 2 threads, H100, ?, Python" in text
+    assert "Imports" not in text                                       # no worker recorded its import
+    avx512 = run([cell("mlp", "jax/jit", 2e-4)], cpu={**ENV["cpu"], "flags_avx2": True, "flags_avx512": True}, **base)
+    assert "(AVX-512), 2 threads, no GPU," in " ".join(published.paragraph([("b.json", avx512)]).split())
+    assert "(no AVX2)" in " ".join(published.paragraph([("c.json", run([cell("mlp", "jax/jit", 2e-4)], **base))]).split())
+
+
+def test_a_block_of_exactly_the_minimum_is_not_short():
+    data = run([cell("mlp", "jax/jit", given=[0.01] * 8, block=1), cell("mlp", "numpy/manual", given=[0.005] * 8, block=1)])
+    assert published._short_blocks(data) == (1, 2)
+
+
+def test_runs_overlap_only_when_they_share_time():
+    first = run([cell("mlp", "jax/jit", 2e-4)], created="2026-01-01T00:00:00+00:00")      # 60 s wall
+    back_to_back = run([cell("mlp", "jax/jit", 2e-4)], created="2026-01-01T00:01:00+00:00")
+    one_second = run([cell("mlp", "jax/jit", 2e-4)], created="2026-01-01T00:00:59+00:00")
+    assert "overlapped" not in published.paragraph([("a.json", first), ("b.json", back_to_back)])
+    text = " ".join(published.paragraph([("a.json", first), ("b.json", one_second)]).split())
+    assert "overlapped on the same machine for 1 s (a 60 s, b 60 s): their timings shared the cores." in text
+
+
+def test_wrapping_never_breaks_a_long_path():
+    path = "results/" + "x" * 130 + ".json"
+    assert published._wrap(f"see {path} for more") == f"see\n{path}\nfor more"
+
+
+def test_a_readme_without_the_markers_is_named():
+    with pytest.raises(ValueError, match="README has no <!-- published:begin --> ... <!-- published:end --> block"):
+        published.readme_block("# README\nno markers here\n")

@@ -123,3 +123,38 @@ def test_expand_and_load_name_the_problem(tmp_path, published):
     cell = published["results"][0]
     assert results.cell_key(cell) == (cell["task"], cell["impl"], cell["device"], json.dumps(cell["size"], sort_keys=True))
     assert results.size_label({"shape": [3, 4], "op": "mul"}) == "shape=3x4 op=mul"
+
+
+def test_write_atomic_creates_missing_folders_and_load_names_a_json_error(tmp_path, published):
+    path = tmp_path / "a" / "b" / "r.json"
+    results.write_atomic(path, published)
+    assert results.load(path) == published
+    (tmp_path / "bad.json").write_text('{"schema": 1,\n oops}')
+    with pytest.raises(UsageError, match=r"bad.json: not valid JSON \(line 2: Expecting property name"):
+        results.load(tmp_path / "bad.json")
+
+
+def test_expand_keeps_files_named_before_a_folder(tmp_path, published):
+    (tmp_path / "runs").mkdir()
+    for name in ("a.json", "runs/b.json", "runs/c.json"):
+        (tmp_path / name).write_text(json.dumps(published))
+    assert results.expand([tmp_path / "a.json", tmp_path / "runs"]) == [tmp_path / "a.json", tmp_path / "runs" / "b.json",
+                                                                      tmp_path / "runs" / "c.json"]
+
+
+def test_validate_names_the_file_the_missing_keys_and_the_schema_version(published):
+    with pytest.raises(UsageError, match=r"^results: not a fwbench results file \(missing run_id, harness\)$"):
+        results.validate({k: v for k, v in published.items() if k not in ("run_id", "harness")})
+    with pytest.raises(UsageError, match=r"^x.json: results schema 2 is not supported \(this fwbench reads 1\)$"):
+        results.validate({**published, "schema": 2}, "x.json")
+
+
+@pytest.mark.parametrize("n, shown", [(116, None), (117, 157)])
+def test_a_long_schema_message_is_cut_to_160_characters(published, n, shown):
+    data = copy.deepcopy(published)
+    data["results"][0]["status"] = "s" * n          # message: "'sss...' is not one of [...]", n + 44 characters
+    with pytest.raises(UsageError) as e:
+        results.validate(data, "x.json")
+    message = str(e.value).split("results/0/status: ", 1)[1]
+    full = f"{'s' * n!r} is not one of ['ok', 'skipped', 'failed']"
+    assert message == (full if shown is None else full[:shown] + "...")

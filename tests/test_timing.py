@@ -113,3 +113,57 @@ def test_the_confidence_interval_covers_the_true_median_about_95_percent_of_the_
     # 95% percentile-bootstrap of a median of 16: ~0.93 here; a 50% or 99.9% interval would miss the band
     assert 0.85 <= hits / 200 <= 0.99, hits
     assert 0.1 < np.median(widths) < 0.3
+
+
+def test_precision_pct_is_half_the_ci_width_in_percent_of_the_median():
+    step = {"median_s": 0.5, "ci95_s": [0.475, 0.575], "samples_s": [0.475, 0.5, 0.575]}
+    assert timing.precision_pct(step) == pytest.approx(10.0)          # (0.575 - 0.475) / 2 / 0.5 = 10%
+    assert timing.precision_pct({**step, "samples_s": [2.0, 2.0]}) == float("inf")    # two blocks: unknown
+    assert timing.precision_pct({**step, "median_s": 0.0, "ci95_s": [0.0, 0.0]}) == float("inf")
+    assert timing.precision_pct({**step, "ci95_s": [0.5, 0.5]}) == 0.0
+
+
+def test_warm_up_stops_once_the_time_has_passed_and_runs_two_steps_at_least(dev):
+    dev.cost = 2.0 ** -10                                # exact in binary: the clock lands on the deadline
+    assert timing.warm_up(dev.step, dev.sync, 10 * 2.0 ** -10) == 10
+    assert timing.warm_up(dev.step, dev.sync, 0.0) == 2
+
+
+def test_calibrate_takes_one_step_that_lasts_exactly_the_minimum(dev):
+    dev.cost = 2.0 ** -7
+    assert timing.calibrate(dev.step, dev.sync, 2.0 ** -7) == (1, 2.0 ** -7)
+
+
+def test_calibrate_grows_at_most_100x_and_at_least_2x_per_short_block(dev, monkeypatch):
+    tried = []
+    real = timing.run_block
+    monkeypatch.setattr(timing, "run_block", lambda step, sync, n: (tried.append(n), real(step, sync, n))[1])
+    dev.cost = 1e-4
+    # 1 step: 0.1 ms, 121x short of 1.2 x 10.1 ms -> x100; 100 steps: 10 ms, 1% short -> x2 (not x1.21)
+    assert timing.calibrate(dev.step, dev.sync, 0.0101)[0] == 200 and tried == [1, 100, 200]
+
+
+def test_median_of_odd_and_even_counts():
+    assert timing._median([3.0, 1.0, 2.0]) == 2.0
+    assert timing._median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    assert timing._median([5.0, 1.0, 4.0, 2.0, 3.0, 6.0]) == 3.5
+    assert timing._median([7.0]) == 7.0
+
+
+def test_stats_bootstrap_from_three_distinct_samples_on():
+    assert timing.stats([1.0, 2.0])["ci95_s"] == [1.5, 1.5]            # two samples: no interval
+    lo, hi = timing.stats([1.0, 2.0, 4.0])["ci95_s"]
+    assert 1.0 <= lo < 2.0 < hi <= 4.0
+    with pytest.raises(ValueError, match="^no samples$"):
+        timing.stats([])
+
+
+def test_noisy_flag_on_sub_second_samples_and_at_its_boundary():
+    us = 1e-4                                                          # real samples are fractions of a second
+    assert timing.stats([us, 1.06 * us, 1.12 * us, 1.18 * us, 1.24 * us])["noisy"] is True
+    assert timing.stats([us, 1.05 * us, 1.10 * us, 1.15 * us, 1.20 * us])["noisy"] is False
+    s = 2.0 ** -12                                                     # exact in binary: IQR / median == 0.1
+    at = timing.stats([2.3 * s, 2.375 * s, 2.5 * s, 2.625 * s, 2.7 * s])
+    assert at["iqr_s"] / at["median_s"] == timing.NOISY and at["noisy"] is False
+    zero = timing.stats([0.0, 0.0, 0.0, 1e-9, 2e-9])                   # a median of 0 (timer resolution)
+    assert zero["median_s"] == 0.0 and zero["noisy"] is False

@@ -43,7 +43,7 @@ def calibrate(step, sync, min_block_s: float, max_n: int = 10**7) -> tuple[int, 
         t = run_block(step, sync, n)
         if t >= min_block_s or n >= max_n:
             return n, t
-        grow = min_block_s * 1.2 / t if t > 0 else 100
+        grow = min_block_s * 1.2 / t if t > 0 else math.inf      # a zero reading: grow by the most allowed
         n = min(max_n, max(n * 2, math.ceil(n * min(grow, 100))))
 
 
