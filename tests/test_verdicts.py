@@ -236,42 +236,42 @@ def test_ab_merge_of_a_cell_that_did_not_run_everywhere_keeps_the_failure():
 
 
 def test_verdict_columns_and_markdown():
-    assert gate.columns({"kind": "compare"})[4] == "significance"
-    assert gate.columns({"kind": "ab", "confidence": 0.95})[4] == "95% CI of change"
-    assert gate.columns({"kind": "ab"})[4] == "99% CI of change"
-    report = gate.finish({"kind": "compare", "rule": "r.", "base": {"label": "a"}, "new": {"label": "b"},
-                          "cells": [{"name": "x", "verdict": gate.UNCHANGED, "note": "torch 2|3", "ratio": 1.0}]})
-    md = gate.markdown(report)
+    assert rules.columns({"kind": "compare"})[4] == "significance"
+    assert rules.columns({"kind": "ab", "confidence": 0.95})[4] == "95% CI of change"
+    assert rules.columns({"kind": "ab"})[4] == "99% CI of change"
+    report = rules.finish({"kind": "compare", "rule": "r.", "base": {"label": "a"}, "new": {"label": "b"},
+                          "cells": [{"name": "x", "verdict": rules.UNCHANGED, "note": "torch 2|3", "ratio": 1.0}]})
+    md = rules.markdown(report)
     assert md.startswith("### :white_check_mark: fwbench compare: 1 unchanged\n")
     assert "| torch 2\\|3 |" in md                                       # a | in a note does not split the row
 
 
 def test_noise_without_a_record_is_unknown(tmp_path):
-    assert gate.noise("a machine that is on no record") is None         # the bundled noise file
+    assert rules.noise("a machine that is on no record") is None         # the bundled noise file
     (tmp_path / "empty.json").write_text("{}")
-    assert gate.noise("m", tmp_path / "empty.json") is None
+    assert rules.noise("m", tmp_path / "empty.json") is None
     (tmp_path / "bare.json").write_text(json.dumps({"machines": {"m": {"run_to_run_pct": 12.5}}}))
-    assert gate.noise("m", tmp_path / "bare.json") == (12.5, "run-to-run noise of m measured by ? on ? (; bare.json)")
+    assert rules.noise("m", tmp_path / "bare.json") == (12.5, "run-to-run noise of m measured by ? on ? (; bare.json)")
 
 
 L5 = 1 + 5.0 / 100          # ab's limit at a 5% threshold
 
 
 @pytest.mark.parametrize("med, lo, hi, verdict, decided", [
-    (1.00, 0.99, 1.01, gate.UNCHANGED, True),
-    (1.10, 1.07, 1.13, gate.REGRESSION, True),
-    (0.90, 0.88, 0.92, gate.IMPROVEMENT, True),
-    (0.97, 0.93, 0.99, gate.INCONCLUSIVE, False),       # faster, but not by 5%
-    (1.0499, 1.02, 1.08, gate.INCONCLUSIVE, False),     # just under 1.05: no regression
+    (1.00, 0.99, 1.01, rules.UNCHANGED, True),
+    (1.10, 1.07, 1.13, rules.REGRESSION, True),
+    (0.90, 0.88, 0.92, rules.IMPROVEMENT, True),
+    (0.97, 0.93, 0.99, rules.INCONCLUSIVE, False),       # faster, but not by 5%
+    (1.0499, 1.02, 1.08, rules.INCONCLUSIVE, False),     # just under 1.05: no regression
     # on the boundaries: "beyond" and "inside" are strict
-    (1.06, L5, 1.08, gate.REGRESSION, False),           # CI touches the limit: not yet decided
-    (1.00, 0.99, L5, gate.INCONCLUSIVE, False),         # CI up to the limit: not inside it
-    (1.00, 1 / L5, 1.02, gate.INCONCLUSIVE, False),     # CI down to 1/limit: not inside it
-    (0.90, 0.85, 1 / L5, gate.IMPROVEMENT, False),
-    (0.90, 0.85, 1.00, gate.INCONCLUSIVE, False),       # CI reaches 1: no improvement
-    (1.10, 1.00, 1.20, gate.INCONCLUSIVE, False),       # CI reaches 1: no regression
-    (L5, 1.01, 1.10, gate.INCONCLUSIVE, False),         # median at the limit: not beyond it
-    (1 / L5, 0.90, 0.99, gate.INCONCLUSIVE, False),
+    (1.06, L5, 1.08, rules.REGRESSION, False),           # CI touches the limit: not yet decided
+    (1.00, 0.99, L5, rules.INCONCLUSIVE, False),         # CI up to the limit: not inside it
+    (1.00, 1 / L5, 1.02, rules.INCONCLUSIVE, False),     # CI down to 1/limit: not inside it
+    (0.90, 0.85, 1 / L5, rules.IMPROVEMENT, False),
+    (0.90, 0.85, 1.00, rules.INCONCLUSIVE, False),       # CI reaches 1: no improvement
+    (1.10, 1.00, 1.20, rules.INCONCLUSIVE, False),       # CI reaches 1: no regression
+    (L5, 1.01, 1.10, rules.INCONCLUSIVE, False),         # median at the limit: not beyond it
+    (1 / L5, 0.90, 0.99, rules.INCONCLUSIVE, False),
 ])
 def test_ab_decide_at_and_around_the_threshold(med, lo, hi, verdict, decided):
     assert ab.decide(med, lo, hi, 5.0) == (verdict, decided)
@@ -284,8 +284,8 @@ def test_ab_judge_notes_and_statuses():
     ok = {"status": "ok", "step": {"median_s": US, "samples_s": [US]}}
     failed = {"status": "failed", "reason": "boom"}
     v = ab.judge(failed, ok, [], 5.0, 0.99)
-    assert v["verdict"] == gate.FAILED_BASE and v["note"] == "boom" and v["new_median_s"] is None
-    assert ab.judge(ok, failed, [], 5.0, 0.99)["verdict"] == gate.FAILED_NEW
+    assert v["verdict"] == rules.FAILED_BASE and v["note"] == "boom" and v["new_median_s"] is None
+    assert ab.judge(ok, failed, [], 5.0, 0.99)["verdict"] == rules.FAILED_NEW
 
 
 def test_ab_verdicts_carry_the_variant_and_the_environment_difference():
@@ -305,26 +305,26 @@ def test_cell_names_and_environment_differences():
     a, b = {"machine": "m1", "threads": 2}, {"machine": "m2", "threads": 2}
     assert compare.env_diff(r, a, b) == ["machine m1 -> m2"]
     assert compare.env_diff(r, a, b, ignore=["machine"]) == []
-    assert gate.headline({"counts": {}}) == "no cells"
+    assert rules.headline({"counts": {}}) == "no cells"
 
 
 def test_median_ci_bootstraps_from_three_samples_on():
-    assert gate.median_ci([1.0, 2.0, 4.0])[0] < 2.0 < gate.median_ci([1.0, 2.0, 4.0])[1]
-    lo, hi = gate.median_ci([1.0, 2.0, 1.5, 1.2])                       # a spread of exactly 1
+    assert rules.median_ci([1.0, 2.0, 4.0])[0] < 2.0 < rules.median_ci([1.0, 2.0, 4.0])[1]
+    lo, hi = rules.median_ci([1.0, 2.0, 1.5, 1.2])                       # a spread of exactly 1
     assert lo < hi
     ratios = [0.97, 1.02, 1.05, 0.99, 1.01, 1.08, 0.96, 1.03]
     for seed in (0, 3):                                                 # the seed reaches the bootstrap
-        lo, hi = gate.median_ci(np.log(ratios), 0.99, seed)
-        assert gate.ratio_ci(ratios, 0.99, seed)[1:] == pytest.approx((np.exp(lo), np.exp(hi)), rel=1e-12)
-    assert gate.ratio_ci(ratios, 0.99, 0) != gate.ratio_ci(ratios, 0.99, 3)
+        lo, hi = rules.median_ci(np.log(ratios), 0.99, seed)
+        assert rules.ratio_ci(ratios, 0.99, seed)[1:] == pytest.approx((np.exp(lo), np.exp(hi)), rel=1e-12)
+    assert rules.ratio_ci(ratios, 0.99, 0) != rules.ratio_ci(ratios, 0.99, 3)
 
 
 def test_a_change_exactly_at_the_threshold_is_not_beyond_it():
     base = [1.0 + 0.001 * k for k in range(-7, 8)]                    # median exactly 1.0
     slower = [1.1 + 0.001 * k for k in range(-7, 8)]                  # median exactly 1.1: +10%, p tiny
-    assert verdict(base, slower)["verdict"] == gate.UNCHANGED
-    assert verdict(slower, base)["verdict"] == gate.UNCHANGED          # exactly 1/1.1
-    assert verdict(base, [x * 1.095 for x in base])["verdict"] == gate.UNCHANGED     # 9.5% < 10%
+    assert verdict(base, slower)["verdict"] == rules.UNCHANGED
+    assert verdict(slower, base)["verdict"] == rules.UNCHANGED          # exactly 1/1.1
+    assert verdict(base, [x * 1.095 for x in base])["verdict"] == rules.UNCHANGED     # 9.5% < 10%
 
 
 def test_the_threshold_says_where_it_comes_from(tmp_path):
@@ -363,7 +363,7 @@ def test_history_sets_the_threshold_and_leaves_out_base_and_new(tmp_path):
     report = compare.compare(base, new, 5.0, history=[hist])         # base and new left out: same sentence
     assert "fewer than two runs of m" in report["rule"] and report["threshold_pct"] == 5.0
     history_run(hist / "older.json", 5, "2025-11-01T00:00:00+00:00")
-    from bench.shift import history_noise
+    from bench.gate.shift import history_noise
     known = history_noise([hist], "m", (base, new))
     thr, why = compare.threshold(1.0, "m", history=[hist], exclude=(base, new))
     assert known[0] > 1.0 and thr == known[0] and why == f"threshold 1% raised to {known[0]:.3g}%, the {known[1]}"
@@ -387,12 +387,12 @@ def test_compare_lists_cells_on_one_side_only_and_every_environment_difference(t
     new = write(tmp_path / "new.json", [cell("mlp", "numpy/manual", 1e-4, seed=2), cell("cnn", "jax/jit", 1e-2)],
                 threads=4)
     got = {c["impl"]: c for c in compare.compare(base, new, 10.0, noise_pct=0, shift=False)["cells"]}
-    assert got["jax/jit"]["verdict"] == gate.ONLY_NEW and got["jax/jit"]["name"] == "cnn batch=64 jax/jit cpu"
-    assert got["torch/eager"]["verdict"] == gate.ONLY_BASE
+    assert got["jax/jit"]["verdict"] == rules.ONLY_NEW and got["jax/jit"]["name"] == "cnn batch=64 jax/jit cpu"
+    assert got["torch/eager"]["verdict"] == rules.ONLY_BASE
     new = write(tmp_path / "new2.json", [cell("mlp", "numpy/manual", 1e-4, seed=2)], threads=4,
                 frameworks={**ENV["frameworks"], "numpy": "2.1"})
     c = compare.compare(base, new, 10.0, noise_pct=0, shift=False)["cells"][0]
-    assert c["verdict"] == gate.ENV and c["note"] == "threads 2 -> 4; numpy 2.0 -> 2.1 (was: unchanged)"
+    assert c["verdict"] == rules.ENV and c["note"] == "threads 2 -> 4; numpy 2.0 -> 2.1 (was: unchanged)"
 
 
 def test_a_gpu_cell_depends_on_the_gpu_and_its_gpu_packages():
@@ -405,7 +405,7 @@ def test_a_gpu_cell_depends_on_the_gpu_and_its_gpu_packages():
 
 def test_significance_needs_a_test_that_can_reach_p_below_0_002():
     # 1 v 499 samples: the smallest p the test can give is exactly 1/500 = P_MAX, not below: the CIs decide
-    assert gate.significant([1.0], [2.0] * 499) == (True, None, "99% CIs apart")
+    assert rules.significant([1.0], [2.0] * 499) == (True, None, "99% CIs apart")
     touching = [1.0, 1.0, 2.0, 2.0, 2.0]                               # its CI reaches down to 1.0
-    assert gate.significant([1.0] * 5, touching)[2] == "99% CIs overlap"
-    assert gate.significant(touching, [1.0] * 5)[2] == "99% CIs overlap"
+    assert rules.significant([1.0] * 5, touching)[2] == "99% CIs overlap"
+    assert rules.significant(touching, [1.0] * 5)[2] == "99% CIs overlap"
