@@ -9,10 +9,9 @@ GRID = [(t, i) for i in api.impls() for t in api.tasks()]   # by implementation:
 
 
 def params(grid):
-    """pytest params of (task, impl), each in its worker process's xdist group (dev.py test: --dist loadgroup), so
-    that one pytest worker imports a framework once, and Keras switches backend as rarely as in a run."""
-    return [pytest.param(t, i, id=f"{t}-{i}", marks=pytest.mark.xdist_group(registry.worker_of(i.split("/")[0])))
-            for t, i in grid]
+    """pytest params of (task, impl), each in its framework's xdist group (dev.py test: --dist loadgroup), so that
+    one pytest worker imports a framework once, and Keras switches backend at most 3 times per worker."""
+    return [pytest.param(t, i, id=f"{t}-{i}", marks=pytest.mark.xdist_group(i.split("/")[0])) for t, i in grid]
 SMALL = {"cnn": {"batch": 4}}      # the CNN grid runs on a small batch to keep plain pytest quick
 
 
