@@ -36,7 +36,10 @@ def test_a_block_waits_for_sync_and_samples_are_per_step(fake_run):
     assert step["block"] >= 10                 # >= 10 ms blocks of 0.5 ms steps: a block time is no step time
     assert all(s >= fakes.STEP_S for s in step["samples_s"])        # time.sleep never returns early
     assert fakes.STEP_S <= step["median_s"] < 1.5 * fakes.STEP_S
-    assert step["block"] * step["median_s"] >= 0.01 and step["short_blocks"] == 0
+    # calibrated to >= 10 ms blocks; a loaded machine can fool one calibration reading, and then the short blocks
+    # are counted, never hidden
+    assert step["block"] * step["median_s"] >= 0.01 or step["short_blocks"] > 0
+    assert step["short_blocks"] == sum(s * step["block"] < step["min_block_s"] for s in step["samples_s"])
 
 
 def test_a_wrong_gradient_fails_the_cell_and_the_run(fake_run):
