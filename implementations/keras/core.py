@@ -69,10 +69,10 @@ def value_and_grad(keras, model, loss):
                 value = loss(y, model(x, training=True))
             return value, tape.gradient(value, weights)
 
-    def numpy(x, y):
+    def as_numpy(x, y):
         value, grads = run(x, y)
         return float(keras.ops.convert_to_numpy(value)), [keras.ops.convert_to_numpy(g) for g in grads]
-    return numpy
+    return as_numpy
 
 
 class Eager(Workload):
