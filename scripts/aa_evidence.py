@@ -14,7 +14,9 @@
    --compare-inject-reps times each: `fwbench compare` of the plain run just before against it.
 The injection lives only here: the slowed side's "Python" is a wrapper script that starts the worker
 through this file (--as-worker), which wraps that cell's step() with a busy-wait of the given fraction of
-the step's own duration. Normal runs never see it. --write-noise records the run-to-run noise (the largest
+the step's own duration. Normal runs never see it. --reuse DIR judges the separate runs kept in an earlier
+working folder again (its runs/ folder) instead of taking new ones: the verdicts of today's `compare` on the
+same measurements. --write-noise records the run-to-run noise (the largest
 change of a cell's median between plain runs of the first half, rounded up to 5%) in bench/noise.json.
 """
 from __future__ import annotations
@@ -119,6 +121,24 @@ def flagged(cells) -> int:
     return sum(c["verdict"] in FLAGS for c in cells)
 
 
+def inconclusive(cells) -> int:
+    """How many verdict cells are inconclusive (beyond the threshold, not significant)."""
+    return sum(c["verdict"] == "inconclusive" for c in cells)
+
+
+def reused(folder: Path) -> tuple[list, list, list]:
+    """(plain runs in order, [(slowdown %, plain run before, injected run)], wall times) kept in folder/runs."""
+    runs = folder / "runs"
+    number = lambda path: int(path.stem.rsplit("-", 1)[-1].removeprefix("run").removeprefix("aa"))
+    plain = sorted(runs.glob("run-aa*.json"), key=number)
+    if len(plain) < 2:
+        raise SystemExit(f"{runs}: fewer than two plain runs (run-aa*.json) to reuse")
+    injected = [(float(path.stem.split("-")[1].removeprefix("inj")), runs / f"run-aa{number(path)}.json", path)
+                for path in sorted(runs.glob("run-inj*.json"), key=number)]
+    walls = [json.loads(path.read_text())["harness"]["wall_s"] for path in plain]
+    return plain, injected, walls
+
+
 def target_verdict(report, task, impl) -> dict:
     """The verdict cell of TASK x IMPL in a compare report."""
     return next(c for c in report["cells"] if c["task"] == task and c["impl"] == impl)
@@ -153,6 +173,8 @@ def main() -> int:
     p.add_argument("--ab-max-time", help="--max-time of every fwbench ab (default: the quick profile's)")
     p.add_argument("--threads", help="threads for every framework (default: fwbench's, the physical cores)")
     p.add_argument("--skip", default="", help="comma-separated parts to leave out: ab, inject, compare")
+    p.add_argument("--reuse", metavar="DIR", help="compare: judge the runs kept in DIR/runs by an earlier call "
+                   "(its working folder) instead of taking new ones")
     p.add_argument("--out", help="write every figure as JSON here")
     p.add_argument("--write-noise", action="store_true", help="record the run-to-run noise in bench/noise.json")
     args = p.parse_args()
@@ -208,7 +230,10 @@ def main() -> int:
         slowdowns = [float(s) for s in args.compare_slowdowns.split(",") if s]
         injections = [s for _ in range(args.compare_inject_reps) for s in slowdowns]
         plain, injected, walls = [], [], []
-        for j in range(max(args.reps + 1, len(injections))):
+        if args.reuse:
+            plain, injected, walls = reused(Path(args.reuse))
+            fig["reused_runs_from"] = Path(args.reuse).name
+        for j in range(0 if args.reuse else max(args.reps + 1, len(injections))):
             t0 = time.perf_counter()
             plain.append(run_pass(tmp, grid, f"aa{j}", extra=run_extra))
             walls.append(time.perf_counter() - t0)
@@ -231,8 +256,9 @@ def main() -> int:
         fig["compare_aa"] = {
             "runs": len(plain), "pairs": len(pairs), "wall_s_per_run": round(sum(walls) / len(walls), 1),
             "cells": len(cells_of(shifted)), "flagged": flagged(cells_of(shifted)),
+            "inconclusive": inconclusive(cells_of(shifted)),
             "flagged_without_shift": flagged(cells_of(bare)),
-            "threshold_pct": shifted[0]["threshold_pct"] if shifted else None,
+            "threshold_pct": [round(r["threshold_pct"], 1) for r in shifted],
             "median_abs_change_pct": sorted(every)[len(every) // 2], "max_abs_change_pct": max(every),
             "residual_abs_change_pct": sorted(change(c["ratio"]) for c in cells_of(shifted) if c.get("ratio"))[-3:],
             "history": {"runs": half, "pairs": len(held), "cells": len(cells_of(held)),
@@ -249,6 +275,7 @@ def main() -> int:
                 "reps": len(got), "detected": sum(v["verdict"] == "regression" for v in tv),
                 "detected_with_history": sum(target_verdict(r, task, impl)["verdict"] == "regression"
                                              for r in with_hist),
+                "inconclusive": inconclusive(tv), "threshold_pct": [round(r["threshold_pct"], 1) for r in got],
                 "other_cells_flagged": sum(flagged(r["cells"]) for r in got) - sum(v["verdict"] in FLAGS for v in tv),
                 "measured_pct": [round((v["raw_ratio"] - 1) * 100, 1) for v in tv if v.get("raw_ratio")],
                 "after_shift_pct": [round((v["ratio"] - 1) * 100, 1) for v in tv if v.get("ratio")]}

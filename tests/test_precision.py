@@ -202,7 +202,7 @@ def test_compare_divides_out_a_run_wide_shift_and_still_flags_a_real_slowdown(tm
     assert cell["raw_ratio"] == pytest.approx(1.2, rel=0.03) and cell["ratio"] == pytest.approx(1.0, abs=0.03)
     r = compare(base, slow)
     assert flagged(r) == {("mlp", "torch/eager"): rules.REGRESSION} and r["exit"] == 1
-    r = compare(base, aa, shift=False)                    # the old behaviour: every shifted cell flagged
+    r = compare(base, aa, shift=False, spread=False)      # the bare rule: every shifted cell flagged
     assert set(flagged(r).values()) == {rules.REGRESSION, rules.IMPROVEMENT} and len(flagged(r)) == 8
     assert "No run-wide shift" in r["rule"]
 
@@ -247,6 +247,38 @@ def test_compare_history_raises_the_threshold_to_the_machines_noise(tmp_path):
     synthetic(lonely / "0.json", 30)
     code, _, _ = fwbench("compare", base, new, "--history", lonely, "--json", tmp_path / "l.json")
     assert code == 1 and "fewer than two runs" in json.loads((tmp_path / "l.json").read_text())["rule"]
+
+
+def test_compare_raises_the_threshold_to_the_pairs_own_spread(tmp_path):
+    """Separate runs whose cells each move by ~8% (no noise file, no history): the pair's own spread raises the
+    threshold, so 10 A/A pairs flag at most 1 of 120 cells where the bare 10% rule flags a third; a 60% slowdown
+    still stands out (a median absolute deviation shrugs off one outlier)."""
+    from bench.gate.compare import compare
+    base = synthetic(tmp_path / "a.json", 1, cell_sd=0.08)
+    flags = bare_flags = 0
+    for seed in range(2, 12):
+        aa = synthetic(tmp_path / f"aa{seed}.json", seed, cell_sd=0.08)
+        r = compare(base, aa, noise_pct=0)
+        assert 15 < r["threshold_pct"] < 65 and "raised to" in r["rule"] and "of the 12 cells" in r["rule"]
+        flags += len(flagged(r))
+        bare_flags += len(flagged(compare(base, aa, noise_pct=0, spread=False)))
+    assert flags <= 1 and bare_flags >= 30
+    slow = synthetic(tmp_path / "slow.json", 2, cell_sd=0.08, slow=(("mlp", "torch/eager"), 1.6))
+    r = compare(base, slow, noise_pct=0)
+    assert flagged(r) == {("mlp", "torch/eager"): rules.REGRESSION} and r["exit"] == 1
+    assert r["threshold_pct"] < 50
+    quiet = compare(synthetic(tmp_path / "q1.json", 1), synthetic(tmp_path / "q2.json", 2), noise_pct=0)
+    assert quiet["threshold_pct"] == 10.0 and "raised" not in quiet["rule"]     # 3 x 0.5% stays below 10%
+
+
+def test_the_spread_needs_eight_shared_cells():
+    row = lambda m: {"median_s": m}
+    pairs = {k: (row(1.0), row(1.0 + 0.1 * (k % 3))) for k in range(8)}
+    got = shift.spread(pairs, set(pairs), {})
+    assert got[0] == pytest.approx(100 * np.expm1(3 * 1.4826 * np.log(1.2 / 1.1)), rel=1e-3) and "8 cells" in got[1]
+    assert shift.spread(pairs, set(range(7)), {}) is None
+    halved = shift.spread(pairs, set(pairs), {k: (1.0 + 0.1 * (k % 3), "") for k in pairs})
+    assert halved[0] == 0.0                                     # the shifts explain every change
 
 
 # ---------------------------------------------------------------- CLI: usage, a tiny real run, report, export

@@ -37,16 +37,20 @@ def test_a_slowdown_within_the_threshold_is_unchanged_however_significant():
     assert verdict(BASE, [x * 1.08 for x in BASE], threshold=5.0)["verdict"] == rules.REGRESSION
 
 
-def test_a_large_but_insignificant_slowdown_is_unchanged():
+def test_a_large_but_insignificant_change_is_inconclusive_not_gated():
     noisy_base = [x * US for x in (0.5, 0.7, 0.9, 1.0, 1.1, 1.3, 1.5, 1.7)]
     noisy_new = [x * US for x in (0.6, 0.8, 1.0, 1.15, 1.25, 1.45, 1.65, 1.9)]
     v = verdict(noisy_base, noisy_new)
-    assert v["ratio"] > 1.1 and v["p"] > 0.5 and v["verdict"] == rules.UNCHANGED
+    assert v["ratio"] > 1.1 and v["p"] > 0.5 and v["verdict"] == rules.INCONCLUSIVE and "not significant" in v["note"]
+    assert verdict(noisy_new, noisy_base)["verdict"] == rules.INCONCLUSIVE          # an unproven improvement too
+    assert rules.INCONCLUSIVE not in rules.GATED
     # p = 0.006: significant at the usual 5%, not at asv's 0.002; 19% slower
     new = [x * US for x in (1.0, 1.04, 1.15, 1.18, 1.22, 1.25, 1.3, 1.35)]
     v = verdict(BASE, new)
-    assert 0.002 < v["p"] < 0.01 and v["ratio"] > 1.19 and v["verdict"] == rules.UNCHANGED
+    assert 0.002 < v["p"] < 0.01 and v["ratio"] > 1.19 and v["verdict"] == rules.INCONCLUSIVE
     assert "Mann-Whitney p=0.0063" == v["test"]
+    v = verdict(noisy_base, [x * 1.05 for x in noisy_base])                         # within the threshold
+    assert v["verdict"] == rules.UNCHANGED and v["note"] == ""
 
 
 def test_too_few_blocks_for_the_test_fall_back_to_99_percent_cis():
@@ -55,7 +59,7 @@ def test_too_few_blocks_for_the_test_fall_back_to_99_percent_cis():
     assert v["p"] is None and v["test"] == "99% CIs apart" and v["verdict"] == rules.REGRESSION
     overlapping = [x * US for x in (0.9, 1.2, 1.5, 1.3, 1.25)]
     v = verdict(base, overlapping)
-    assert v["ratio"] == pytest.approx(1.25) and v["test"] == "99% CIs overlap" and v["verdict"] == rules.UNCHANGED
+    assert v["ratio"] == pytest.approx(1.25) and v["test"] == "99% CIs overlap" and v["verdict"] == rules.INCONCLUSIVE
 
 
 def test_status_comes_before_numbers():

@@ -7,7 +7,10 @@ shared machine move by tens of percent, mostly all cells of a worker process ali
 estimated from the other cells both files share and divided out before each cell is tested (bench.gate.shift;
 --no-shift turns it off). The threshold is raised to the machine's run-to-run noise when it is known: --noise,
 else the shift-corrected changes between earlier results files of the machine (--history DIR), else the noise
-file (scripts/aa_evidence.py --write-noise measures it).
+file (scripts/aa_evidence.py --write-noise measures it); and, with or without those, to the pair's own noise: 3
+robust standard deviations of the shift-corrected changes of the cells both runs share (at least 8 of them).
+A change beyond the threshold that the samples cannot show to be significant is *inconclusive*, not unchanged
+(not gated: run both sides again with more time, or use fwbench ab).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ def add_arguments(p):  # pragma: no mutate block
     p.add_argument("new", metavar="NEW", help="the later results file")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="PCT",
                    help=f"slowdown in percent a regression must exceed (default {DEFAULT_THRESHOLD:g}; raised to "
-                        "the machine's run-to-run noise when known)")
+                        "the machine's run-to-run noise when known, and to this pair's own noise)")
     p.add_argument("--noise", type=float, metavar="PCT",
                    help="the machine's run-to-run noise in percent (default: from --history, else the noise file; 0 = "
                         "ignore the noise file)")
@@ -36,6 +39,9 @@ def add_arguments(p):  # pragma: no mutate block
                         "(repeatable; BASE and NEW are left out)")
     p.add_argument("--no-shift", action="store_true",
                    help="do not divide out the run-wide shift of each framework and device before testing a cell")
+    p.add_argument("--no-spread", action="store_true",
+                   help="do not raise the threshold to this pair's own noise (3 robust standard deviations of the "
+                        "shift-corrected changes of the cells both runs share, when they share at least 8)")
     p.add_argument("--ignore-env", type=csv_list(ENV_FIELDS), default=[], metavar="FIELDS",
                    help=f"gate cells even where these differ ({', '.join(ENV_FIELDS)}), e.g. framework "
                         "to compare two releases")
@@ -76,12 +82,11 @@ def judge(b, n, threshold_pct: float) -> dict:
     ratio = n["median_s"] / b["median_s"]
     sig, p, test = rules.significant(list(b["samples_s"]), list(n["samples_s"]))
     limit = 1 + threshold_pct / 100
-    verdict = rules.UNCHANGED
-    if sig and ratio > limit:
-        verdict = rules.REGRESSION
-    elif sig and ratio < 1 / limit:
-        verdict = rules.IMPROVEMENT
-    return {**out, "ratio": ratio, "p": p, "test": test, "verdict": verdict, "note": ""}
+    verdict, note = rules.UNCHANGED, ""
+    if ratio > limit or ratio < 1 / limit:
+        verdict = (rules.REGRESSION if ratio > limit else rules.IMPROVEMENT) if sig else rules.INCONCLUSIVE
+        note = "" if sig else "beyond the threshold but not significant: too few or too noisy blocks to tell"
+    return {**out, "ratio": ratio, "p": p, "test": test, "verdict": verdict, "note": note}
 
 
 def threshold(requested: float, machine: str, noise_pct=None, noise_file=None, history=None,
@@ -109,7 +114,7 @@ def threshold(requested: float, machine: str, noise_pct=None, noise_file=None, h
 
 
 def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None, noise_file=None,
-            ignore_env=(), history=None, shift=True) -> dict:
+            ignore_env=(), history=None, shift=True, spread=True) -> dict:
     """The verdict report (gate's format) for two results files."""
     from bench.gate import shift as run_shift
     from bench.report.frame import load_frame
@@ -122,6 +127,9 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
     sides = [{key(r): r for r in df[df["source"] == src].to_dict("records")} for src in (bsrc, nsrc)]
     pairs, ref = run_shift.matched(sides[0].values(), sides[1].values(), lambda k, b, n: not env_diff(b, benv, nenv))
     shifts = run_shift.estimate(pairs, ref) if shift else {}
+    own = run_shift.spread(pairs, ref, shifts) if spread else None
+    if own and own[0] > thr:
+        thr, why = own[0], f"{why}; raised to {own[0]:.3g}%, {own[1]}"
     cells = []
     for k in dict.fromkeys(list(sides[0]) + list(sides[1])):
         b, n = sides[0].get(k), sides[1].get(k)
@@ -139,7 +147,7 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
                 raw = n["median_s"] / b["median_s"]
                 entry.update(raw_ratio=raw, shift=factor, shift_from=source)
                 if factor != 1.0:
-                    entry["note"] = f"shift {(factor - 1) * 100:+.1f}% divided out (raw change {(raw - 1) * 100:+.1f}%)"
+                    entry["note"] = (entry["note"] + "; " if entry["note"] else "") + f"shift {(factor - 1) * 100:+.1f}% divided out (raw change {(raw - 1) * 100:+.1f}%)"
             diff = env_diff(r, benv, nenv, ignore_env)
             if diff and entry["verdict"] not in (rules.SKIPPED, rules.FAILED_BASE, rules.FAILED_BOTH):
                 entry.update(verdict=rules.ENV, note=f"{'; '.join(diff)} (was: {entry['verdict']})")
@@ -187,5 +195,5 @@ def run(args) -> int:  # pragma: no mutate block
             return 0
         print(f"compare: {args.new} against {base}, the previous run of {what}")
     report = compare(base, args.new, args.threshold, args.noise, args.noise_file, args.ignore_env,
-                     args.history, not args.no_shift)
+                     args.history, not args.no_shift, not args.no_spread)
     return rules.write_outputs(report, args)

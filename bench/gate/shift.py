@@ -13,6 +13,8 @@ from __future__ import annotations
 
 MIN_CELLS = 2             # a shift needs at least this many other cells to estimate it from
 HISTORY_QUANTILE = 99     # --history: this percentile of the shift-corrected changes between consecutive runs
+SPREAD_CELLS = 8          # the pair's own noise needs at least this many shared cells
+SPREAD_Z = 3.0            # ... and the threshold is raised to this many of its robust standard deviations
 
 
 def estimate(pairs: dict, reference) -> dict:
@@ -31,6 +33,20 @@ def estimate(pairs: dict, reference) -> dict:
         else:
             out[k] = (1.0, "too few shared cells to estimate a shift")
     return out
+
+
+def spread(pairs: dict, reference, shifts: dict) -> tuple[float, str] | None:
+    """(this pair of runs' own noise in %, where it comes from): SPREAD_Z robust standard deviations (scaled
+    median absolute deviation) of the shift-corrected log change of the `reference` cells, or None with fewer
+    than SPREAD_CELLS of them. One real regression among them barely moves a median absolute deviation."""
+    import numpy as np
+    from scipy.stats import median_abs_deviation
+    logs = [np.log(pairs[k][1]["median_s"] / pairs[k][0]["median_s"] / shifts.get(k, (1.0,))[0]) for k in reference]
+    if len(logs) < SPREAD_CELLS:
+        return None
+    sd = float(median_abs_deviation(logs, scale="normal"))
+    return float(np.expm1(SPREAD_Z * sd)) * 100, (f"{SPREAD_Z:g} robust standard deviations ({sd * 100:.2g}%) of the "
+                                                  f"shift-corrected change of the {len(logs)} cells both runs share")
 
 
 def _group(row) -> tuple:
