@@ -12,6 +12,8 @@ import pytest
 
 from bench import fakes, registry, results
 
+pytestmark = pytest.mark.xdist_group("fakes")   # one xdist worker: its module fixture runs once
+
 ROOT = Path(__file__).resolve().parent.parent
 IMPLS = ("numpy/fake-async", "numpy/fake-grad", "numpy/fake-retrace", "numpy/manual")
 
@@ -73,3 +75,11 @@ def test_fakes_stay_out_of_the_user_facing_lists(monkeypatch):
                          cwd=ROOT, env={k: v for k, v in os.environ.items() if k != registry.EXTRA_IMPLS_ENV})
     assert out.returncode == 0 and "numpy/manual" in out.stdout and "fake" not in out.stdout
     assert len(registry.IMPLS) == sum(len(decl["modes"]) for decl in registry.FRAMEWORKS.values())
+
+
+def test_dev_py_test_keeps_this_module_on_one_xdist_worker(request):
+    """`dev.py test` (-n 2 --dist loadgroup) runs this module's real-run fixture once, on one worker; pytest 9.2
+    silently dropped the xdist_group (pytest-xdist#1386: the node id no longer takes the group's suffix)."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not under pytest-xdist --dist loadgroup")
+    assert request.node.nodeid.endswith("@fakes")

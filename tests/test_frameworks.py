@@ -16,6 +16,8 @@ import pytest
 from bench import api, registry
 from bench.run import runner
 
+pytestmark = pytest.mark.xdist_group("frameworks")   # one xdist worker: its module fixture runs once
+
 ROOT = Path(__file__).resolve().parent.parent
 TOY_INIT = '''"""toy: numpy under another name, to show that a framework is a folder."""
 ORDER = 5

@@ -11,6 +11,8 @@ import pytest
 from bench import results
 from bench.gate import ab, rules
 
+pytestmark = pytest.mark.xdist_group("gate")   # one xdist worker: its module fixture runs once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

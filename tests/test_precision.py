@@ -20,6 +20,8 @@ from bench.gate import ab, rules, shift
 from bench.run import runner, timing
 from bench.run.progress import Progress
 
+pytestmark = pytest.mark.xdist_group("precision")   # one xdist worker: its module fixture runs once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -12,6 +12,8 @@ import pytest
 import synth
 from bench import results
 
+pytestmark = pytest.mark.xdist_group("publish")   # one xdist worker: its module fixture runs once
+
 CHROMIUM = "/usr/bin/chromium"
 CELLS = ((("elementwise", {"shape": [3, 4], "op": "mul"}), "numpy/manual", 2e-5),
          (("elementwise", {"shape": [3, 4], "op": "mul"}), "torch/eager", 4e-5),

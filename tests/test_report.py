@@ -12,6 +12,8 @@ import pytest
 
 from bench.cli import main
 
+pytestmark = pytest.mark.xdist_group("report")   # one xdist worker: its module fixture runs once
+
 SECTIONS = ("headline", "tf10x", "graph", "sweep", "gradients", "efficiency", "source", "environment")
 CHROMIUM = "/usr/bin/chromium"
 

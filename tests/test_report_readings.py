@@ -5,6 +5,8 @@ from synth import cell, run
 from bench.report import frame, graph, render, speed
 from bench.report.lib import prepare
 
+pytestmark = pytest.mark.xdist_group("report_readings")   # one xdist worker: its module fixture runs once
+
 # impl: (median step, build_s, import_s); setup_s is 1 ms and the first step twice the median (synth.cell)
 IMPLS = {"numpy/manual": (20e-6, 0.0, 0.1), "torch/eager": (40e-6, 0.0, 2.0), "tensorflow/eager": (500e-6, 0.0, 7.0),
          "tensorflow/function": (200e-6, 0.3, 7.0), "tensorflow/session": (100e-6, 0.5, 7.0),

@@ -9,6 +9,8 @@ import pytest
 from bench import results
 from bench.errors import UsageError
 
+pytestmark = pytest.mark.xdist_group("schema")   # one xdist worker: its module fixture runs once
+
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED = sorted((ROOT / "results").glob("*.json"))
 # the contract fields of DESIGN.md's results file: a writer that drops any of them must be refused on load
