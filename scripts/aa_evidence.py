@@ -128,7 +128,7 @@ def inconclusive(cells) -> int:
 
 def reused(folder: Path) -> tuple[list, list, list]:
     """(plain runs in order, [(slowdown %, plain run before, injected run)], wall times) kept in folder/runs."""
-    runs = folder / "runs"
+    runs = (folder / "runs").resolve()          # absolute: the history folder links to them
     number = lambda path: int(path.stem.rsplit("-", 1)[-1].removeprefix("run").removeprefix("aa"))
     plain = sorted(runs.glob("run-aa*.json"), key=number)
     if len(plain) < 2:
