@@ -188,6 +188,26 @@ def blas() -> dict:
     return {"main": [{k: lib.get(k) for k in keep if k in lib} for lib in threadpool_info()]}
 
 
+BUSY_PCT = 25.0          # other processes using more than this share of all CPUs before a run: warn and record it
+
+
+def busy(interval: float = 0.25) -> dict:
+    """How busy the machine is before a run (this process idle meanwhile): the share of all CPUs in use over
+    `interval` seconds, the 1-minute load average and the CPU count."""
+    import psutil
+    return {"cpu_pct": float(psutil.cpu_percent(interval=interval)), "load_1m": round(os.getloadavg()[0], 2),
+            "cpus": psutil.cpu_count() or 1, "interval_s": interval}
+
+
+def busy_warning(state: dict | None) -> str | None:
+    """One sentence for a run that started on a busy machine (`busy()`'s record), else None."""
+    if not state or state.get("cpu_pct") is None or state["cpu_pct"] <= BUSY_PCT:
+        return None
+    return (f"other processes kept {state['cpu_pct']:.0f}% of the {state.get('cpus', '?')} CPUs busy when the run "
+            "started: its step times are likely slower and noisier than on an idle machine (one busy core can slow "
+            "a multi-threaded step many times over)")
+
+
 def collect(threads: int, env: dict, machine: str | None = None, extra_env: dict | None = None) -> dict:
     """The `environment` block of a results file; `extra_env` is what the user added to the workers' env."""
     import psutil

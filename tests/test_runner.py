@@ -88,6 +88,7 @@ def test_run_writes_the_schema_and_imports_no_framework(tmp_path):
     assert env["cpu"]["peak_gflops"] is None or env["cpu"]["peak_gflops"] > 0
     assert env["cpu"]["peak_measured_gflops"] > 0 and "matmul" in env["cpu"]["peak_measured_basis"]
     assert harness["quiesce"]["switches"] >= 1 and harness["quiesce"]["total_s"] >= 0
+    assert 0 <= env["busy_at_start"]["cpu_pct"] <= 100 and env["busy_at_start"]["cpus"] >= 1
     assert 0 < harness["overhead_s"] and harness["blocks"] == 3 and not harness["interrupted"]
     n_impls = len(impls.split(","))
     assert len(data["results"]) == 2 * n_impls * 2 * 2            # tasks x impls x devices x (cell, A/A copy)

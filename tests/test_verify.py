@@ -69,6 +69,26 @@ def spinner(seconds):
     return p
 
 
+def test_a_busy_machine_is_measured_warned_about_and_marked_in_the_report():
+    from bench.report.render import caveat
+    p = spinner(3)
+    try:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        time.sleep(0.05)
+        state = environment.busy()                       # one process spinning: at least one CPU's worth busy
+        assert state["cpu_pct"] >= 0.7 * 100 / state["cpus"] and state["cpus"] >= 1
+    finally:
+        p.kill()
+        p.wait()
+    loaded = {"cpu_pct": 60.0, "load_1m": 1.4, "cpus": 2}
+    assert "60% of the 2 CPUs busy" in environment.busy_warning(loaded)
+    assert environment.busy_warning({**loaded, "cpu_pct": environment.BUSY_PCT}) is None     # at the limit: quiet
+    assert environment.busy_warning(None) is None
+    run = {"environment": {"thread_env": environment.thread_env(2), "busy_at_start": loaded}}
+    assert "busy" in caveat(run) and caveat({"environment": {"busy_at_start": {**loaded, "cpu_pct": 3.0}}}) is None
+
+
 def test_wait_idle_waits_while_a_process_spins_and_not_after():
     p = spinner(0.4)
     try:

@@ -99,6 +99,15 @@ def _used(d) -> set:
     return out
 
 
+def _load(state) -> str:
+    """'2% of 2 CPUs busy, load 0.4 (idle)' from the run's busy_at_start record."""
+    from bench.environment import busy_warning
+    if not state:
+        return "not recorded"
+    return (f"{state['cpu_pct']:.0f}% of {state.get('cpus', '?')} CPUs busy, load {state.get('load_1m', '?')} "
+            f"({'BUSY: timings suspect' if busy_warning(state) else 'idle'})")
+
+
 def environment(runs, where) -> dict:
     """Section 9: each run's environment side by side, and a citation (text + BibTeX) pinned to the run."""
     cols, fields = ["", *[where.get(d["run_id"], d["run_id"]) for _, d in runs]], []
@@ -125,6 +134,7 @@ def environment(runs, where) -> dict:
                              f"({', '.join(f'{k}={v}' for k, v in (env(d).get('thread_env') or {}).items())})")
     add("worker environment", lambda d: ", ".join(f"{k}={v}" for k, v in (env(d).get("worker_env_extra") or {}).items())
         or "thread count only (nothing else of the frameworks' runtime set)")
+    add("machine at start", lambda d: _load(env(d).get("busy_at_start")))
     add("idle wait", lambda d: _idle(har(d)))
     add("git commit", lambda d: f"{(env(d).get('git') or {}).get('commit') or '–'}"
                                 f"{' (dirty)' if (env(d).get('git') or {}).get('dirty') else ''}")

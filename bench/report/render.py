@@ -58,15 +58,18 @@ def context(df, runs, title) -> dict:
 
 
 def caveat(data) -> str | None:
-    """A warning for a run whose workers had their thread runtimes retuned (what users run differs), else None."""
-    from bench.environment import RUNTIME_TUNING
+    """A warning for a run whose workers had their thread runtimes retuned (what users run differs), or that
+    started on a busy machine; else None."""
+    from bench.environment import RUNTIME_TUNING, busy_warning
     env = data.get("environment") or {}
     seen = {**(env.get("thread_env") or {}), **(env.get("runtime_tuning") or {}), **(env.get("worker_env_extra") or {})}
     tuned = {k: v for k, v in seen.items() if k in RUNTIME_TUNING}
-    if not tuned:
-        return None
-    return ("workers ran with runtime-tuning variables (" + ", ".join(f"{k}={v}" for k, v in tuned.items())
-            + "): their thread pools behave unlike a user's default, so step times can differ from what users see")
+    said = [busy_warning(env.get("busy_at_start"))]
+    if tuned:
+        said.append("workers ran with runtime-tuning variables (" + ", ".join(f"{k}={v}" for k, v in tuned.items())
+                    + "): their thread pools behave unlike a user's default, so step times can differ from what users "
+                      "see")
+    return "; ".join(s for s in said if s) or None
 
 
 def _key(s):

@@ -587,6 +587,10 @@ def run(args) -> int:
                + (f"--blocks {blocks}" if precision is None else f"--precision {precision:g} --max-time {max_time:g}")
                + (" --aa" if args.aa else "") + (" --examples" if args.examples else "")
                + "".join(f" --worker-env {k}={v}" for k, v in worker_env.items()) + f" --out {out}")
+    load = environment.busy()                   # before any work of ours: what else runs on the machine
+    if environment.busy_warning(load):
+        sys.stderr.write(f"fwbench run: warning: {environment.busy_warning(load)}. Wait until the machine is idle, "
+                         "or use fewer --threads.\n")
     t0 = time.perf_counter()
     data = {"schema": results.SCHEMA, "run_id": run_id, "created": now.isoformat(timespec="seconds"),
             "profile": args.profile, "command": command,
@@ -603,6 +607,7 @@ def run(args) -> int:
                         else "cold: torch.compile (inductor) starts each run with an empty cache folder"},
             "examples": {}, "results": []}
     data["environment"]["workers"] = {}
+    data["environment"]["busy_at_start"] = load
     data["environment"]["device_env"] = {device: environment.device_env(device) for device in devices}
 
     def save(records):
