@@ -278,6 +278,7 @@ def test_the_spread_needs_eight_shared_cells():
     pairs = {k: (row(1.0), row(1.0 + 0.1 * (k % 3))) for k in range(8)}
     got = shift.spread(pairs, set(pairs), {})
     assert got[0] == pytest.approx(100 * np.expm1(3 * 1.4826 * np.log(1.2 / 1.1)), rel=1e-3) and "8 cells" in got[1]
+    assert got[1].startswith("3 robust standard deviations (13%) of")          # 1.4826 x ln(1.2 / 1.1)
     assert shift.spread(pairs, set(range(7)), {}) is None
     halved = shift.spread(pairs, set(pairs), {k: (1.0 + 0.1 * (k % 3), "") for k in pairs})
     assert halved[0] == 0.0                                     # the shifts explain every change
