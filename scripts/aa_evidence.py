@@ -170,6 +170,7 @@ def main() -> int:
     p.add_argument("--ab-slowdowns", default="5", help="percent, comma-separated")
     p.add_argument("--compare-slowdowns", default="25,10", help="percent, comma-separated")
     p.add_argument("--run-max-time", help="--max-time of every fwbench run (default: the quick profile's)")
+    p.add_argument("--all-rounds", action="store_true", help="every fwbench run with --all-rounds (no cell drops out)")
     p.add_argument("--ab-max-time", help="--max-time of every fwbench ab (default: the quick profile's)")
     p.add_argument("--threads", help="threads for every framework (default: fwbench's, the physical cores)")
     p.add_argument("--skip", default="", help="comma-separated parts to leave out: ab, inject, compare")
@@ -180,7 +181,8 @@ def main() -> int:
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     knobs = ["--devices", "cpu"] + (["--threads", args.threads] if args.threads else [])
-    run_extra = ["--max-time", args.run_max_time] if args.run_max_time else []
+    run_extra = (["--max-time", args.run_max_time] if args.run_max_time else []) + (
+        ["--all-rounds"] if args.all_rounds else [])
     ab_extra = ["--max-time", args.ab_max_time] if args.ab_max_time else []
     cells = ["--tasks", args.tasks, "--impls", args.impls, *knobs]
     grid = [*(["--tasks", args.compare_tasks] if args.compare_tasks else []),
@@ -194,7 +196,7 @@ def main() -> int:
     print(f"working in {tmp} (log: {LOG})", flush=True)
     fig, t_start = {"ab_cells": f"{args.tasks} x {args.impls}", "target": args.target,
                     "compare_cells": f"{args.compare_tasks or 'all tasks'} x {args.compare_impls or 'quick impls'}",
-                    "run_max_time": args.run_max_time or "the profile's",
+                    "run_max_time": args.run_max_time or "the profile's", "all_rounds": args.all_rounds,
                     "ab_max_time": args.ab_max_time or "the profile's", "threads": args.threads or "default",
                     "started": time.strftime("%Y-%m-%d %H:%M"), "load_avg_at_start": os.getloadavg()}, time.time()
 

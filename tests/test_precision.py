@@ -80,6 +80,21 @@ def test_precision_loop_drops_precise_cells_and_stops_at_the_budget():
     assert "time budget" in s.stopped
 
 
+def test_all_rounds_keeps_a_precise_cell_in_every_round_until_the_budget():
+    steady, shaky = noisy(0.002, 1), noisy(0.5, 2)
+    until = runner.Until(runner.precise(1.0), 8, 1.0, 1.0, "test", keep_all=True)
+    s, clock, log = fake_scheduler(CELLS, (runner.Side(),), until, lambda i, k: (steady, shaky)[i](i, k))
+    a, b = (r["step"] for r in s.run(CELLS, None))
+    assert len(a["samples_s"]) == len(b["samples_s"]) > 8                  # the precise cell stayed in
+    assert a["precision"]["met"] is True and b["precision"]["met"] is False
+    assert all(sorted(rs) == [0, 1] for _, rs in log) and "time budget: 1 record(s)" in s.stopped
+    room = until.deadline - 2 * until.finish_s                              # both records' finishing time
+    assert clock[0] <= room < clock[0] + 2 * 2 * 0.01 + 1e-9               # a pair of rounds of both cells
+    until = runner.Until(runner.precise(5.0), 8, 1e6, 5.0, keep_all=True)  # all precise: it still ends there
+    s, _, _ = fake_scheduler(CELLS, (runner.Side(),), until, noisy(0.01, 3))
+    assert [len(r["step"]["samples_s"]) for r in s.run(CELLS, None)] == [8, 8]
+
+
 def test_precision_loop_ends_early_when_every_cell_is_precise():
     until = runner.Until(runner.precise(5.0), 8, 1e6, 5.0)
     s, clock, _ = fake_scheduler(CELLS, (runner.Side(),), until, noisy(0.01, 3))
@@ -289,6 +304,7 @@ def test_the_spread_needs_eight_shared_cells():
     (["run", "--blocks", "4", "--precision", "5"], "not both"),
     (["run", "--precision", "-1"], "--precision must be"),
     (["run", "--max-time", "0"], "--max-time must be"),
+    (["run", "--blocks", "4", "--all-rounds"], "--all-rounds goes with rounds to a precision"),
     (["run", "--blocks", "4", "--max-time", "30"], "--max-time bounds"),
     (["ab", "--base-python", sys.executable, "--new-python", sys.executable, "--max-time", "-5"], "--max-time must"),
     (["compare", "{f}", "{f}", "--history", "nowhere/"], "no such results file"),

@@ -47,6 +47,7 @@ class Until:
     target_pct: float | None = None
     about: str = ""
     finish_s: float = FINISH_S     # per record, reserved before the deadline for finishing it after the rounds
+    keep_all: bool = False         # --all-rounds: no cell drops out; every cell takes every round until all are done
 
 
 def precise(target_pct: float) -> Callable[[dict], bool]:
@@ -316,11 +317,12 @@ class _Scheduler:
         if not left:
             self.stopped = "every cell reached its target"
             return []
-        per_block = [self.state[i]["wall"] / max(1, len(self.state[i]["samples"])) for i in left]
+        going = active if self.until.keep_all else left
+        per_block = [self.state[i]["wall"] / max(1, len(self.state[i]["samples"])) for i in going]
         if self.clock() + 2 * sum(per_block) + self.until.finish_s * len(active) > self.until.deadline:
             self.stopped = f"time budget: {len(left)} record(s) still short of the target"
             return []
-        return left
+        return going
 
     def rounds(self):
         """The steady-state rounds, interleaved: every live record of `more(r)`, grouped by worker, in order
@@ -528,6 +530,12 @@ def add_precision_arguments(p, command: str) -> None:
                        help=f"add interleaved rounds until {what}, or --max-time is spent; cells that reached it "
                             "drop out (default: the profile's, " + ", ".join(
                                 f"{k} {v['precision_pct']:g}" for k, v in PROFILES.items()) + "; 0: fixed --blocks)")
+    if command != "ab":
+        p.add_argument("--all-rounds", action="store_true",
+                       help="with --precision: no cell drops out; every cell takes every round until all reached the "
+                            "target or the budget ends, so every cell sees the same minutes of the machine (use it for "
+                            "runs that fwbench compare will set against each other: it halved the cells' run-to-run "
+                            "scatter here)")
     p.add_argument("--max-time", type=float, metavar="S",
                    help=f"wall-clock budget of the whole {command} in seconds: no new round after it (default: the "
                         "profile's, " + ", ".join(f"{k} {v[budget]:g}" for k, v in PROFILES.items()) +
@@ -549,6 +557,9 @@ def plan(args, spec: dict, command: str = "run") -> tuple[int, float | None, flo
     if args.blocks is not None and precision:
         raise UsageError("give --blocks N (exactly N blocks) or --precision PCT (rounds to a precision), not both")
     if args.blocks is not None or precision == 0:
+        if getattr(args, "all_rounds", False):
+            raise UsageError("--all-rounds goes with rounds to a precision; --blocks N and --precision 0 already give "
+                             "every cell every round")
         if args.max_time is not None:
             raise UsageError("--max-time bounds the rounds to a precision; --blocks N and --precision 0 run a fixed count")
         return args.blocks or spec["blocks"], None, None
@@ -585,6 +596,7 @@ def run(args) -> int:
                + (f" --impls {','.join(args.impls)}" if args.impls else "")
                + f" --devices {','.join(devices)} --threads {threads} "
                + (f"--blocks {blocks}" if precision is None else f"--precision {precision:g} --max-time {max_time:g}")
+               + (" --all-rounds" if args.all_rounds and precision is not None else "")
                + (" --aa" if args.aa else "") + (" --examples" if args.examples else "")
                + "".join(f" --worker-env {k}={v}" for k, v in worker_env.items()) + f" --out {out}")
     load = environment.busy()                   # before any work of ours: what else runs on the machine
@@ -600,7 +612,9 @@ def run(args) -> int:
                         "precision": None if precision is None else {
                             "target_pct": precision, "max_time_s": max_time, "min_blocks": blocks,
                             "rule": "rounds until every cell's 95% CI half-width <= target % of its median, or "
-                                    "no time for another pair of rounds; cells that reached it drop out"},
+                                    "no time for another pair of rounds; " + (
+                                        "every cell takes every round (--all-rounds)" if args.all_rounds else
+                                        "cells that reached it drop out")},
                         "block_warm": f"max(1, n // {WARM_FRACTION}) untimed steps before each timed block",
                         "idle_wait": "at each switch of worker, the runner waits until the last one is idle",
                         "compile_cache": "user's TORCHINDUCTOR_CACHE_DIR" if "TORCHINDUCTOR_CACHE_DIR" in os.environ
@@ -620,7 +634,7 @@ def run(args) -> int:
     progress.note(f"fwbench run {run_id}: {len(cells)} cells ({args.profile}), {threads} threads -> {out}")
     old = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
     until = None if precision is None else Until(precise(precision), blocks, t0 + max_time, precision,
-                                                  f"to ±{precision:g}% by {max_time:g} s")
+                                                  f"to ±{precision:g}% by {max_time:g} s", keep_all=args.all_rounds)
     try:
         records = run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"], until=until,
                             cell_timeout=args.cell_timeout,
