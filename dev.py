@@ -47,7 +47,9 @@ def main(argv):
     ensure_venv()
     what, rest = argv[0], argv[1:]
     if what == "test":           # two pytest-xdist workers, except for the timing grid (one process, one cell at a time)
-        sh(PY, "-m", "pytest", "-q", *(() if "--benchmark" in rest else ("-n", "2", "--dist", "loadgroup")), *rest)
+        # --durations: the slowest tests in every log, to keep plain pytest within its 3 minutes
+        sh(PY, "-m", "pytest", "-q", "--durations=15",
+           *(() if "--benchmark" in rest else ("-n", "2", "--dist", "loadgroup")), *rest)
     elif what == "bench":
         out = ROOT / "runs"
         sh(PY, "-m", "bench", "gradcheck")
