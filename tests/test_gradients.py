@@ -10,10 +10,8 @@ GRID = [(t, i) for i in api.impls() for t in api.tasks()]   # by implementation:
 
 def params(grid):
     """pytest params of (task, impl), each in its framework's xdist group (dev.py test: --dist loadgroup), so that
-    one pytest worker imports a framework once, and Keras switches backend at most 3 times per worker; torch/compile
-    has its own group (in a fresh venv its inductor kernels compile from scratch: about a minute, the largest group)."""
-    group = lambda i: "torch-compile" if i == "torch/compile" else i.split("/")[0]
-    return [pytest.param(t, i, id=f"{t}-{i}", marks=pytest.mark.xdist_group(group(i))) for t, i in grid]
+    one pytest worker imports a framework once, and Keras switches backend at most 3 times per worker."""
+    return [pytest.param(t, i, id=f"{t}-{i}", marks=pytest.mark.xdist_group(i.split("/")[0])) for t, i in grid]
 SMALL = {"cnn": {"batch": 4}}      # the CNN grid runs on a small batch to keep plain pytest quick
 
 
