@@ -2,7 +2,6 @@
 import os
 
 
-
 def pytest_addoption(parser):
     parser.addoption("--benchmark", action="store_true", default=False,
                      help="fwbench: also run the timing grid through pytest-benchmark (one benchmark per cell); "

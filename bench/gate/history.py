@@ -123,10 +123,8 @@ def page(paths, threshold_pct=None, noise_pct=None, noise_file=None) -> dict:
 
 def write(ctx: dict, out) -> Path:
     """Render `page`'s context into OUT/history.html; its path."""
-    import jinja2
-    env = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"), trim_blocks=True,
-                             lstrip_blocks=True, autoescape=jinja2.select_autoescape(["html.j2"]),
-                             undefined=jinja2.StrictUndefined)
+    from bench.report.render import templates
+    env = templates()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "history.html").write_text(env.get_template("history.html.j2").render(**ctx), encoding="utf-8")

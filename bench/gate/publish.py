@@ -143,11 +143,9 @@ def build(machines: dict, site: Path, title: str, threshold_pct, noise_pct=None,
 
 def render_index(index: dict) -> str:
     """index.html from the index."""
-    import jinja2
     from bench.gate import rules
-    env = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"), trim_blocks=True, lstrip_blocks=True,
-                             autoescape=jinja2.select_autoescape(["html.j2"]), undefined=jinja2.StrictUndefined)
-    return env.get_template("site.html.j2").render(**index, p_max=rules.P_MAX,
+    from bench.report.render import templates
+    return templates().get_template("site.html.j2").render(**index, p_max=rules.P_MAX,
                                                    n_runs=sum(len(m["runs"]) for m in index["machines"]))
 
 

@@ -84,8 +84,8 @@ def _key(s):
     return None
 
 
-def _env():
-    """The Jinja2 environment over bench/report/templates with the report's filters."""
+def templates():
+    """The Jinja2 environment over bench/report/templates with the report's filters (report, history, site)."""
     import jinja2
     env = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"), trim_blocks=True, lstrip_blocks=True,
                              autoescape=jinja2.select_autoescape(["html.j2"]), undefined=jinja2.StrictUndefined)
@@ -114,7 +114,7 @@ def render(df, runs, folder: Path, title="fwbench report") -> dict:
                 c["html"] = Markup(c["html"]) if c["html"] else None
         for c in s.get("cores", []):
             c["html"] = Markup(c["html"])
-    env = _env()
+    env = templates()
     for name, template in (("index.html", "report.html.j2"), ("report.md", "report.md.j2"),
                            ("report.tex", "report.tex.j2")):
         (folder / name).write_text(env.get_template(template).render(**ctx), encoding="utf-8")

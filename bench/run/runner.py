@@ -528,9 +528,8 @@ def add_precision_arguments(p, command: str) -> None:
     if command != "ab":
         p.add_argument("--precision", type=float, metavar="PCT",
                        help=f"add interleaved rounds until {what}, or --max-time is spent; cells that reached it "
-                            "drop out (default: the profile's, " + ", ".join(
+                            "drop out unless --all-rounds (default: the profile's, " + ", ".join(
                                 f"{k} {v['precision_pct']:g}" for k, v in PROFILES.items()) + "; 0: fixed --blocks)")
-    if command != "ab":
         p.add_argument("--all-rounds", action="store_true",
                        help="with --precision: no cell drops out; every cell takes every round until all reached the "
                             "target or the budget ends, so every cell sees the same minutes of the machine (use it for "
@@ -600,9 +599,9 @@ def run(args) -> int:
                + (" --aa" if args.aa else "") + (" --examples" if args.examples else "")
                + "".join(f" --worker-env {k}={v}" for k, v in worker_env.items()) + f" --out {out}")
     load = environment.busy()                   # before any work of ours: what else runs on the machine
-    if environment.busy_warning(load):
-        sys.stderr.write(f"fwbench run: warning: {environment.busy_warning(load)}. Wait until the machine is idle, "
-                         "or use fewer --threads.\n")
+    warning = environment.busy_warning(load)
+    if warning:
+        sys.stderr.write(f"fwbench run: warning: {warning}. Wait until the machine is idle, or use fewer --threads.\n")
     t0 = time.perf_counter()
     data = {"schema": results.SCHEMA, "run_id": run_id, "created": now.isoformat(timespec="seconds"),
             "profile": args.profile, "command": command,
