@@ -205,6 +205,50 @@ def test_summarise_takes_the_median_ratio_and_the_tolerance():
     assert not failed["ok"] and failed["errors"] == ["referee exited 1"]
 
 
+def test_a_miss_is_a_failure_when_consistent_or_when_the_referee_agrees_with_itself():
+    cell = {"task": "mlp", "impl": "keras-jax/jit", "device": "cpu", "size": {}}
+    refs = lambda *ps: [{"plain_s": p, "timer_s": p} for p in ps]
+    steady, noisy = refs(1.0, 1.02, 0.99), refs(1.0, 1.5, 0.8)
+    assert verify.referee_spread([1.0, 1.02, 0.99]) == pytest.approx(0.02)
+    assert verify.referee_spread([1.0]) is None
+    consistent = verify.summarise(cell, [1.25, 1.9, 1.0], noisy, 0.10)          # every pair 1.25
+    assert consistent["verdict"] == "FAIL" and not consistent["ok"]
+    straddles = verify.summarise(cell, [1.3, 1.5, 0.8], noisy, 0.10)            # 1.3, 1.0, 1.0 ... median 1.0: ok
+    assert straddles["verdict"] == "ok"
+    unresolved = verify.summarise(cell, [1.3, 1.8, 0.8], noisy, 0.10)           # 1.3, 1.2, 1.0: median 1.2
+    assert unresolved["verdict"] == "unresolved" and unresolved["referee_spread"] > 0.10
+    quiet = verify.summarise(cell, [1.3, 1.224, 0.99], steady, 0.10)            # 1.3, 1.2, 1.0 with a steady referee
+    assert quiet["verdict"] == "FAIL"
+    low = verify.summarise(cell, [0.7, 1.2, 0.76], noisy, 0.10)                 # 0.7, 0.8, 0.95: median 0.8
+    assert low["verdict"] == "unresolved"
+    assert verify.summarise(cell, [0.7, 1.2, 0.64], noisy, 0.10)["verdict"] == "FAIL"    # 0.7, 0.8, 0.8
+
+
+def test_the_summary_counts_verdicts_and_sets_the_harness_beside_the_referees_own_spread():
+    cell = {"task": "mlp", "impl": "torch/eager", "device": "cpu", "size": {}}
+    refs = [{"plain_s": p, "timer_s": p} for p in (1.0, 1.5, 0.8)]
+    rows = [verify.summarise(cell, h, refs, 0.10) for h in ([1.0, 1.5, 0.8], [1.3, 1.8, 0.8], [1.25, 1.9, 1.0])]
+    text = verify.summary({"cells": rows, "tolerance": 0.10, "wall_s": 1.0})
+    assert "1 of 3 cells within ±10%, 1 FAIL, 1 unresolved" in text
+    assert "harness vs referee 5 of 9" in text and "the referee vs itself (another fresh process, minutes later) 9 of 9" in text
+    assert "unresolved: mlp torch/eager" in text
+
+
+def test_rejudge_judges_a_stored_table_again_and_exits_by_it(tmp_path, capsys):
+    cell = {"task": "mlp", "impl": "torch/eager", "device": "cpu", "size": {}}
+    refs = [{"plain_s": p, "timer_s": p} for p in (1.0, 1.0, 1.0)]
+    table = {"tolerance": 0.5, "pairs": 3, "wall_s": 1.0, "cells": [verify.summarise(cell, [1.3, 1.3, 1.3], refs, 0.5)]}
+    (tmp_path / "t.json").write_text(json.dumps(table))
+    assert table["cells"][0]["verdict"] == "ok"
+    assert main(["verify", "--rejudge", str(tmp_path / "t.json"), "--out", str(tmp_path / "r.json")]) == 1
+    again = json.loads((tmp_path / "r.json").read_text())
+    assert again["rejudged"] and again["tolerance"] == 0.1 and again["cells"][0]["verdict"] == "FAIL"
+    assert main(["verify", "--rejudge", str(tmp_path / "t.json"), "--tolerance", "40"]) == 0
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["verify", "--rejudge", str(tmp_path / "bad.json")]) == 2
+    assert "not a table that fwbench verify --out wrote" in capsys.readouterr().err
+
+
 def test_the_referee_shares_no_timing_code_and_no_environment_with_the_harness(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     seen = {}

@@ -6,8 +6,15 @@ every cell is timed again by a referee in a fresh Python process with the user's
 (warm-up, blocks calibrated to >= 10 ms, median of 7 to 150 of them within its time budget), and the framework's own timer where it has one
 (`torch.utils.benchmark.Timer.blocked_autorange`; `timeit` otherwise, each call `step(); sync()`, as a user
 writes it). Pairs alternate which goes first. The referee shares nothing with the harness but the workload:
-not its timing code, its worker, its environment or its scheduling. Verdict per cell: the median over pairs
-of harness / plain-loop must lie within the tolerance; exit 1 otherwise.
+not its timing code, its worker, its environment or its scheduling.
+
+A referee is itself a measurement: on a shared machine the same cell in another fresh process, minutes later,
+can differ by more than the tolerance. Each cell therefore also gets the referee's own spread (the median of
+|P_i / P_j - 1| over its pairs' plain loops). Verdict per cell, from the median over pairs of harness /
+plain loop: *ok* within the tolerance; *FAIL* outside it when every pair lies beyond the tolerance on the same
+side, or when the referee agrees with itself within the tolerance; otherwise *unresolved* (the pairs disagree
+and so does the referee with itself: more --pairs or a quieter machine). Exit 1 on any FAIL; unresolved cells
+are counted and named, not gated (as compare's inconclusive).
 """
 from __future__ import annotations
 
@@ -104,6 +111,8 @@ def add_arguments(p):
                    help="harness without its wait for idle workers at switches (to measure that mechanism)")
     p.add_argument("--out", help="also write the table as JSON to this file")
     p.add_argument("--markdown", help="also write the table as Markdown to this file")
+    p.add_argument("--rejudge", metavar="TABLE",
+                   help="measure nothing: judge the pairs of an earlier --out TABLE by today's rule (with --tolerance)")
 
 
 def run(args) -> int:
@@ -114,6 +123,8 @@ def run(args) -> int:
         raise UsageError(f"--pairs must be a positive integer, got {args.pairs}")
     if not args.tolerance > 0:
         raise UsageError(f"--tolerance must be a positive percentage, got {args.tolerance:g}")
+    if args.rejudge:
+        return finish(rejudge(args.rejudge, args.tolerance / 100), args)
     task_names = args.tasks or list(tasks.TASKS)
     grid = runner.make_cells(args.profile, task_names, args.impls, args.devices)
     cells = [c for c in grid if registry.skip_reason(c["impl"], c["device"]) is None
@@ -153,13 +164,31 @@ def run(args) -> int:
              "environment": {k: v for k, v in environment.collect(threads, environment.thread_env(threads)).items()
                              if k in ("machine", "cpu", "frameworks", "python", "git")},
              "cells": rows}
+    return finish(table, args)
+
+
+def finish(table, args) -> int:
+    """Print the table, write --out and --markdown; 1 on any FAIL."""
     print_table(table)
     if args.out:
         from bench.results import write_atomic
         write_atomic(args.out, table)
     if args.markdown:
         Path(args.markdown).write_text(markdown(table))
-    return 0 if all(r["ok"] for r in rows) else 1
+    return 1 if any(r["verdict"] == FAIL for r in table["cells"]) else 0
+
+
+def rejudge(path, tol) -> dict:
+    """An earlier --out table with every cell judged again from its stored pairs (UsageError if unreadable)."""
+    try:
+        table = json.loads(Path(path).read_text())
+        cells = table["cells"]
+        refs = [[{"plain_s": p, "timer_s": t, "timer": r.get("timer")} for p, t in zip(r["plain_s"], r["timer_s"])]
+                + [{"error": e} for e in r["errors"]] for r in cells]
+        rows = [summarise(r, r["harness_s"], ref, tol) for r, ref in zip(cells, refs)]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"--rejudge {path}: not a table that fwbench verify --out wrote ({e})") from None
+    return {**table, "tolerance": tol, "cells": rows, "rejudged": True}
 
 
 def summarise(cell, harness, refs, tol) -> dict:
@@ -174,10 +203,31 @@ def summarise(cell, harness, refs, tol) -> dict:
         return {**out, "ratio": None, "ratio_range": None, "timer_ratio": None, "ok": False}
     ratios = [h / r["plain_s"] for h, r in pairs]
     t_ratios = [h / r["timer_s"] for h, r in pairs if r.get("timer_s")]
-    ratio = statistics.median(ratios)
+    ratio, spread = statistics.median(ratios), referee_spread(out["plain_s"])
+    verdict = judge(ratio, ratios, spread, tol) if not errors else FAIL
     return {**out, "ratio": ratio, "ratio_range": [min(ratios), max(ratios)],
             "timer_ratio": statistics.median(t_ratios) if t_ratios else None,
-            "ok": abs(ratio - 1) <= tol and not errors}
+            "referee_spread": spread, "verdict": verdict, "ok": verdict == OK}
+
+
+OK, FAIL, UNRESOLVED = "ok", "FAIL", "unresolved"
+
+
+def referee_spread(plain) -> float | None:
+    """How far the referee is from itself: the median of |P_i / P_j - 1| over every two of its pairs (None
+    with one pair). Fresh processes minutes apart; the larger of each two on top, so the order does not matter."""
+    two = [max(a, b) / min(a, b) - 1 for k, a in enumerate(plain) for b in plain[k + 1:]]
+    return statistics.median(two) if two else None
+
+
+def judge(ratio, ratios, spread, tol) -> str:
+    """ok / FAIL / unresolved of a cell's median ratio, its pairs' ratios and the referee's own spread."""
+    if abs(ratio - 1) <= tol:
+        return OK
+    beyond = [r > 1 + tol if ratio > 1 else r < 1 - tol for r in ratios]
+    if all(beyond) or spread is None or spread <= tol:
+        return FAIL
+    return UNRESOLVED
 
 
 def _fmt(s):
@@ -193,12 +243,14 @@ def rows_of(table):
         rng = r["ratio_range"]
         out.append([r["task"], r["impl"], r["device"], _fmt(med(r["harness_s"])), _fmt(med(r["plain_s"])),
                     f"{r['ratio']:.3f}" if r["ratio"] else "–", f"{rng[0]:.2f}–{rng[1]:.2f}" if rng else "–",
+                    f"±{r['referee_spread']:.0%}" if r.get("referee_spread") is not None else "–",
                     _fmt(med([t for t in r["timer_s"] if t])), f"{r['timer_ratio']:.3f}" if r["timer_ratio"] else "–",
-                    "ok" if r["ok"] else ("FAIL" + (f" ({'; '.join(r['errors'])})" if r["errors"] else ""))])
+                    r["verdict"] + (f" ({'; '.join(r['errors'])})" if r["errors"] else "")])
     return out
 
 
-HEAD = ["task", "impl", "device", "harness", "plain loop", "ratio", "range", "fw timer", "ratio", "verdict"]
+HEAD = ["task", "impl", "device", "harness", "plain loop", "ratio", "range", "referee vs itself", "fw timer", "ratio",
+        "verdict"]
 
 
 def print_table(table) -> None:
@@ -211,13 +263,36 @@ def print_table(table) -> None:
     for row in rows_of(table):
         t.add_row(*row)
     Console(highlight=False, width=None if sys.stdout.isatty() else 150).print(t)
-    bad = [r for r in table["cells"] if not r["ok"]]
-    print(f"{len(table['cells']) - len(bad)} of {len(table['cells'])} cells within ±{table['tolerance']:.0%}; "
-          f"wall {table['wall_s']:.0f} s")
+    print(summary(table))
+
+
+def summary(table) -> str:
+    """The lines under the table: the counts of each verdict, the overall bias, and how far the referee is from
+    itself across the whole table against how far the harness is from it."""
+    import math
+    cells, tol = table["cells"], table["tolerance"]
+    count = lambda v: sum(r["verdict"] == v for r in cells)
+    lines = [f"{count(OK)} of {len(cells)} cells within ±{tol:.0%}, {count(FAIL)} FAIL, {count(UNRESOLVED)} unresolved; "
+             f"wall {table['wall_s']:.0f} s"]
+    logs = [math.log(r["ratio"]) for r in cells if r["ratio"]]
+    if logs:
+        lines.append(f"harness / referee over all cells (median): {math.exp(statistics.median(logs)):.3f}")
+    pairs = [(h / p, p) for r in cells for h, p in zip(r["harness_s"], r["plain_s"])]
+    selves = [max(a, b) / min(a, b) - 1 for r in cells for k, a in enumerate(r["plain_s"]) for b in r["plain_s"][k + 1:]]
+    if selves:
+        out = lambda xs: sum(x > tol for x in xs)
+        lines.append(f"single measurements beyond ±{tol:.0%}: harness vs referee {sum(abs(q - 1) > tol for q, _ in pairs)} "
+                     f"of {len(pairs)}; the referee vs itself (another fresh process, minutes later) {out(selves)} of "
+                     f"{len(selves)}")
+    if count(UNRESOLVED):
+        lines.append(f"unresolved: {', '.join(r['task'] + ' ' + r['impl'] for r in cells if r['verdict'] == UNRESOLVED)}"
+                     " (their pairs disagree, and the referee with itself by more than the tolerance: more --pairs, or "
+                     "a quieter machine)")
+    return "\n".join(lines)
 
 
 def markdown(table) -> str:
     """The table as Markdown (README)."""
     lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
     lines += ["| " + " | ".join(row) + " |" for row in rows_of(table)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {line}" for line in summary(table).splitlines()) + "\n"
