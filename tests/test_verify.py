@@ -151,6 +151,23 @@ def test_a_block_runs_its_warm_steps_untimed_then_n_timed():
     assert cell.syncs == 6                                # one per warm step, one for the block
 
 
+def test_a_block_warms_for_at_least_warm_s_and_the_runner_asks_for_it(monkeypatch):
+    from bench.run.worker import Worker
+    w = Worker("numpy", "cpu", 1)
+    cell = Counting()
+    cell.step = lambda: (time.sleep(0.002), setattr(cell, "steps", cell.steps + 1))    # a step of >= 2 ms
+    w.cells[0] = {"w": cell, "n": 1, "traces": 0}
+    w.block({"op": "block", "cell": 0, "warm": 1, "warm_s": 0.03})
+    assert 1 + 0.03 / 0.002 * 0.5 <= cell.steps <= 1 + 0.03 / 0.002 + 1    # 30 ms of 2 ms steps, then the block
+    sent = []
+    sched = runner._Scheduler([], [runner.Side()], 1, 1, 0.0, 10, 0, None, None, None)
+    sched.state, sched.records = [{"n": 10, "block_s": 0.01, "samples": []}], [{"task": "mlp", "size": {}, "impl": "x",
+                                                                            "device": "cpu"}]
+    monkeypatch.setattr(sched, "call", lambda st, req, timeout: sent.append(req) or {"t": 0.01})
+    sched.block(0, 0)
+    assert sent == [{"op": "block", "cell": 0, "warm": 5, "warm_s": runner.WARM_S}] and runner.WARM_S >= 0.04
+
+
 def test_rounds_are_grouped_by_worker_with_sides_of_a_framework_adjacent():
     cells = runner.make_cells("quick", ["elementwise", "mlp"], ["numpy/manual", "torch/eager", "jax/jit"], ["cpu"])
     sides = (runner.Side("A"), runner.Side("B"))

@@ -21,6 +21,9 @@ from bench.run.worker import PROTOCOL, Proc, WorkerError
 
 ROOT = Path(__file__).resolve().parents[2]
 WARM_FRACTION = 2          # before each timed block, n // 2 (>= 1) untimed steps: it starts hot, as in a user's loop
+WARM_S = 0.1               # ... and at least this long: a worker that sat idle while the others ran is slow when it
+                           # resumes (jax/jit single_layer 1.58x its steady step after 20 ms of warm steps, 1.22x after
+                           # 100 ms; README, scripts/warm_evidence.py)
 SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
 IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
 FINISH_S = 0.08            # finishing a record after the rounds (trace count, statistics, freeing it): ~75 ms here
@@ -210,7 +213,7 @@ class _Scheduler:
         of = f"/{self.blocks}" if self.until is None else ""
         self.progress.phase(_label(self.records[i]), f"steady block {r + 1}{of}")
         try:
-            reply = self.call(st, {"op": "block", "cell": i, "warm": max(1, st["n"] // WARM_FRACTION)},
+            reply = self.call(st, {"op": "block", "cell": i, "warm": max(1, st["n"] // WARM_FRACTION), "warm_s": WARM_S},
                               min(self.timeout, max(30.0, 50 * st["block_s"])))
         except WorkerError as e:
             return self.lost(st["key"], str(e))
@@ -405,9 +408,9 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
     blocks:   steady-state blocks per cell. Every record is first prepared, one at a time (setup, build,
               first step, gradcheck, warm-up, calibration to MIN_BLOCK_S); then round r times one block of
               every record, grouped by worker, in order when r is even and reversed when odd; each block
-              follows n // WARM_FRACTION untimed steps. Whenever the next request goes to another worker
-              than the last one, the runner first waits until the last one is idle (quiesce=True; see
-              bench.run.quiesce), so its spinning thread pools cannot steal a core. samples_s[r] of every record
+              follows n // WARM_FRACTION untimed steps, and at least WARM_S of them. Whenever the next request
+              goes to another worker than the last one, the runner first waits until the last one is idle
+              (quiesce=True; see bench.run.quiesce), so its spinning thread pools cannot steal a core. samples_s[r] of every record
               comes from round r: pair records (A/A copies, A/B sides) by index for per-round ratios.
     until:    None (exactly `blocks` rounds), or an Until: rounds to a precision. Every record gets at least
               until.min_blocks; then, every second round, a cell (all its sides together) for which
@@ -614,7 +617,8 @@ def run(args) -> int:
                                     "no time for another pair of rounds; " + (
                                         "every cell takes every round (--all-rounds)" if args.all_rounds else
                                         "cells that reached it drop out")},
-                        "block_warm": f"max(1, n // {WARM_FRACTION}) untimed steps before each timed block",
+                        "block_warm": f"max(1, n // {WARM_FRACTION}) untimed steps, and at least {WARM_S:g} s of them, "
+                                      "before each timed block",
                         "idle_wait": "at each switch of worker, the runner waits until the last one is idle",
                         "compile_cache": "user's TORCHINDUCTOR_CACHE_DIR" if "TORCHINDUCTOR_CACHE_DIR" in os.environ
                         else "cold: torch.compile (inductor) starts each run with an empty cache folder"},

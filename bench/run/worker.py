@@ -7,7 +7,8 @@ JSON lines: requests on stdin, replies on the pipe that was its stdout (fd 1 is 
 framework chatter never reaches the protocol). Requests:
   {"op": "prepare", "cell": id, "task", "impl", "size", "seed", "warmup_s", "min_block_s"}
       -> phases, traces during build, gradcheck, calibrated block size (or "skip" / "error")
-  {"op": "block", "cell": id, "warm": k} -> {"t": seconds of one [step() x n; sync()] block after k untimed steps}
+  {"op": "block", "cell": id, "warm": k, "warm_s": s} -> {"t": seconds of one [step() x n; sync()] block after
+      at least k untimed steps and s seconds of them}
   {"op": "finish", "cell": id, "retrace": size|null} -> steady-state traces, memory, retrace; frees the cell
   {"op": "examples", "impls": [...]}     -> bench.examples.compute(impl) for each
 """
@@ -277,13 +278,13 @@ class Worker:
                 "gpu_baseline_bytes": int(start[0]) if start else None}
 
     def block(self, req) -> dict:
-        """One timed block of the cell, after `warm` untimed steps (thread pools and caches were idle while
-        other workers ran; a user's loop never starts cold, and a GPU's clocks ramp up)."""
+        """One timed block of the cell, after `warm` untimed steps lasting at least `warm_s` (thread pools and
+        caches were idle while other workers ran; a user's loop never starts cold, and a GPU's clocks ramp up)."""
         from bench.run.timing import run_block, warm_up
         c = self.cells[req["cell"]]
         w = c["w"]
         before = w.traces()
-        warm_up(w.step, w.sync, 0.0, min_steps=req.get("warm", 1))
+        warm_up(w.step, w.sync, req.get("warm_s", 0.0), min_steps=req.get("warm", 1))
         t = run_block(w.step, w.sync, c["n"])
         c["traces"] += w.traces() - before       # counted per block: other cells' compiles are not ours
         return {"t": t}
