@@ -165,7 +165,9 @@ def test_a_block_warms_for_at_least_warm_s_and_the_runner_asks_for_it(monkeypatc
                                                                             "device": "cpu"}]
     monkeypatch.setattr(sched, "call", lambda st, req, timeout: sent.append(req) or {"t": 0.01})
     sched.block(0, 0)
-    assert sent == [{"op": "block", "cell": 0, "warm": 5, "warm_s": runner.WARM_S}] and runner.WARM_S >= 0.04
+    assert runner.WARM_S >= 0.1 and sent == [{"op": "block", "cell": 0, "warm": 100}]   # 1 ms steps: 100 ms of them
+    assert runner.warm_steps(1000, 0.5) == 500 and runner.warm_steps(1, 0.5) == 1              # n // 2; one long step
+    assert runner.warm_steps(3, 0.012) == 25                                                    # 4 ms steps
 
 
 def test_rounds_are_grouped_by_worker_with_sides_of_a_framework_adjacent():

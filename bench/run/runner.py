@@ -6,6 +6,7 @@ builds the cells of a profile, writes the results file after every finished cell
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -213,7 +214,7 @@ class _Scheduler:
         of = f"/{self.blocks}" if self.until is None else ""
         self.progress.phase(_label(self.records[i]), f"steady block {r + 1}{of}")
         try:
-            reply = self.call(st, {"op": "block", "cell": i, "warm": max(1, st["n"] // WARM_FRACTION), "warm_s": WARM_S},
+            reply = self.call(st, {"op": "block", "cell": i, "warm": warm_steps(st["n"], st["block_s"])},
                               min(self.timeout, max(30.0, 50 * st["block_s"])))
         except WorkerError as e:
             return self.lost(st["key"], str(e))
@@ -378,6 +379,13 @@ class _Scheduler:
             if self.cache:
                 shutil.rmtree(self.cache, ignore_errors=True)
         return self.records
+
+
+def warm_steps(n: int, block_s: float) -> int:
+    """Untimed steps before a timed block of `n` steps that took `block_s` at calibration: n // WARM_FRACTION, and
+    at least WARM_S of them. Counted in steps, so that a worker of an older revision (fwbench ab --base-rev), which
+    knows only a step count, warms up exactly as long."""
+    return max(1, n // WARM_FRACTION, math.ceil(WARM_S * n / block_s - 1e-9) if block_s > 0 else 1)
 
 
 def broken(rec) -> str | None:
@@ -617,8 +625,8 @@ def run(args) -> int:
                                     "no time for another pair of rounds; " + (
                                         "every cell takes every round (--all-rounds)" if args.all_rounds else
                                         "cells that reached it drop out")},
-                        "block_warm": f"max(1, n // {WARM_FRACTION}) untimed steps, and at least {WARM_S:g} s of them, "
-                                      "before each timed block",
+                        "block_warm": f"max(1, n // {WARM_FRACTION}) untimed steps, and at least {WARM_S:g} s of them at "
+                                      "the calibrated step time, before each timed block",
                         "idle_wait": "at each switch of worker, the runner waits until the last one is idle",
                         "compile_cache": "user's TORCHINDUCTOR_CACHE_DIR" if "TORCHINDUCTOR_CACHE_DIR" in os.environ
                         else "cold: torch.compile (inductor) starts each run with an empty cache folder"},
