@@ -19,6 +19,7 @@ are counted and named, not gated (as compare's inconclusive).
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -213,10 +214,15 @@ def summarise(cell, harness, refs, tol) -> dict:
 OK, FAIL, UNRESOLVED = "ok", "FAIL", "unresolved"
 
 
+def self_changes(plain) -> list[float]:
+    """|P_i / P_j - 1| of the referee's plain loops over every two of its pairs: fresh processes minutes apart;
+    the larger of each two on top, so the order does not matter."""
+    return [max(a, b) / min(a, b) - 1 for k, a in enumerate(plain) for b in plain[k + 1:]]
+
+
 def referee_spread(plain) -> float | None:
-    """How far the referee is from itself: the median of |P_i / P_j - 1| over every two of its pairs (None
-    with one pair). Fresh processes minutes apart; the larger of each two on top, so the order does not matter."""
-    two = [max(a, b) / min(a, b) - 1 for k, a in enumerate(plain) for b in plain[k + 1:]]
+    """How far the referee is from itself: the median of `self_changes` (None with one pair)."""
+    two = self_changes(plain)
     return statistics.median(two) if two else None
 
 
@@ -269,7 +275,6 @@ def print_table(table) -> None:
 def summary(table) -> str:
     """The lines under the table: the counts of each verdict, the overall bias, and how far the referee is from
     itself across the whole table against how far the harness is from it."""
-    import math
     cells, tol = table["cells"], table["tolerance"]
     count = lambda v: sum(r["verdict"] == v for r in cells)
     lines = [f"{count(OK)} of {len(cells)} cells within ±{tol:.0%}, {count(FAIL)} FAIL, {count(UNRESOLVED)} unresolved; "
@@ -277,13 +282,12 @@ def summary(table) -> str:
     logs = [math.log(r["ratio"]) for r in cells if r["ratio"]]
     if logs:
         lines.append(f"harness / referee over all cells (median): {math.exp(statistics.median(logs)):.3f}")
-    pairs = [(h / p, p) for r in cells for h, p in zip(r["harness_s"], r["plain_s"])]
-    selves = [max(a, b) / min(a, b) - 1 for r in cells for k, a in enumerate(r["plain_s"]) for b in r["plain_s"][k + 1:]]
+    ratios = [h / p for r in cells for h, p in zip(r["harness_s"], r["plain_s"])]
+    selves = [x for r in cells for x in self_changes(r["plain_s"])]
     if selves:
-        out = lambda xs: sum(x > tol for x in xs)
-        lines.append(f"single measurements beyond ±{tol:.0%}: harness vs referee {sum(abs(q - 1) > tol for q, _ in pairs)} "
-                     f"of {len(pairs)}; the referee vs itself (another fresh process, minutes later) {out(selves)} of "
-                     f"{len(selves)}")
+        lines.append(f"single measurements beyond ±{tol:.0%}: harness vs referee {sum(abs(q - 1) > tol for q in ratios)} "
+                     f"of {len(ratios)}; the referee vs itself (another fresh process, minutes later) "
+                     f"{sum(x > tol for x in selves)} of {len(selves)}")
     if count(UNRESOLVED):
         lines.append(f"unresolved: {', '.join(r['task'] + ' ' + r['impl'] for r in cells if r['verdict'] == UNRESOLVED)}"
                      " (their pairs disagree, and the referee with itself by more than the tolerance: more --pairs, or "
