@@ -104,10 +104,15 @@ def finite_difference_error(task, seed=0, per_param=5, eps=1e-6, **size) -> floa
 def check(w) -> dict:
     """Loss and gradients of workload `w` at its current params against the float64 reference."""
     loss, grads = w.grads()
-    ref_loss, ref_grads = reference(w.task.name, w.size, w.inputs(), w.params())
+    return judge(w.task.name, w.size, w.inputs(), w.params(), loss, grads)
+
+
+def judge(task, size, inputs, params, loss, grads) -> dict:
+    """The verdict on `loss` and `grads`, measured at `params` and `inputs`, against the float64 reference."""
+    ref_loss, ref_grads = reference(task, size, inputs, params)
     err = max(rel_err(grads[k], ref_grads[k]) for k in ref_grads)
     loss_err = abs(loss - ref_loss) / max(abs(ref_loss), 1e-12)
-    tol = tolerance(w.task.name, w.size)
+    tol = tolerance(task, size)
     return {"max_rel_err": err, "loss_rel_err": loss_err, "tol": tol, "ok": bool(err <= tol and loss_err <= tol)}
 
 

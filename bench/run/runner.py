@@ -197,12 +197,14 @@ class _Scheduler:
             return self.progress.prepared(_label(rec), seconds, f"skipped: {reason}")
         if "error" in reply:
             return self.fail(i, reply["error"])
-        ph = reply["phases"]
+        ph, hs = reply["phases"], reply["harness_s"]
+        if "measured" in reply:                   # else a worker of an older revision judged its gradients itself
+            t = time.perf_counter()
+            reply["gradcheck"] = judged(c, self.seed, reply["measured"])
+            hs["gradcheck_s"] += time.perf_counter() - t
         rec.update(phases={"import_s": proc.hello["import_s"], **ph}, gradcheck=reply["gradcheck"],
-                   traces={"build": reply["traces_build"], "steady": None}, memory=reply["memory"],
-                   harness_s=reply["harness_s"])
+                   traces={"build": reply["traces_build"], "steady": None}, memory=reply["memory"], harness_s=hs)
         st.update(phase="steady", n=reply["block"], block_s=reply["block_s"], proc=proc)
-        hs = reply["harness_s"]
         self.progress.prepared(_label(rec), seconds, f"{seconds:.2f} s: setup {ph['setup_s']:.3g} s, build "
                                f"{ph['build_s']:.3g} s, first step {ph['first_step_s']:.3g} s, gradcheck "
                                f"{hs['gradcheck_s']:.3g} s, calibration {hs['calibrate_s']:.3g} s: "
@@ -379,6 +381,17 @@ class _Scheduler:
             if self.cache:
                 shutil.rmtree(self.cache, ignore_errors=True)
         return self.records
+
+
+def judged(cell: dict, seed: int, measured: dict) -> dict:
+    """The gradient check of a worker's `measured` loss, gradients and params, against the float64 reference
+    computed here (on the cell's inputs, drawn again from the seed), not in the worker (see worker._measured)."""
+    from bench import gradcheck, tasks
+    from bench.run.worker import unpack
+    size = {k: tuple(v) if isinstance(v, list) else v for k, v in cell["size"].items()}
+    _, size, inputs, _ = tasks.resolve(cell["task"], seed=seed, **size)
+    return gradcheck.judge(cell["task"], size, inputs, unpack(measured["params"]), measured["loss"],
+                           unpack(measured["grads"]))
 
 
 def warm_steps(n: int, block_s: float) -> int:

@@ -61,9 +61,12 @@ plain = statistics.median(loop(n) / n for _ in range(blocks))
 out = {"plain_s": plain, "n": n, "blocks": blocks}
 fw = impl.split("/")[0]
 if fw == "torch":
-    from torch.utils import benchmark
-    m = benchmark.Timer("step(); sync()", globals={"step": step, "sync": sync}).blocked_autorange(min_run_time=budget)
-    out.update(timer="torch.utils.benchmark.Timer.blocked_autorange", timer_s=m.median)
+    import torch
+    from torch.utils import benchmark              # its default num_threads is 1; the loop above ran with torch's own
+    m = benchmark.Timer("step(); sync()", globals={"step": step, "sync": sync},
+                        num_threads=torch.get_num_threads()).blocked_autorange(min_run_time=budget)
+    out.update(timer="torch.utils.benchmark.Timer.blocked_autorange", timer_s=m.median,
+               threads={"loop": torch.get_num_threads(), "timer": m.task_spec.num_threads})
 else:
     import timeit
     timer = timeit.Timer("step(); sync()", globals={"step": step, "sync": sync})
