@@ -365,3 +365,12 @@ def test_report_and_export_mark_a_missed_target(precision_runs, tmp_path):
 def test_help_names_the_new_options(command, option):
     code, out, err = fwbench(command, "--help")
     assert code == 0 and option in out and "Traceback" not in err
+
+
+
+def test_the_budget_counts_from_the_start_and_leaves_room_to_stop_the_workers():
+    """--max-time is the run's whole wall time: the deadline of the rounds leaves QUIT_S for stopping the workers."""
+    import argparse
+    args = argparse.Namespace(blocks=None, precision=None, max_time=None, all_rounds=False)
+    assert runner.plan(args, runner.PROFILES["quick"]) == (8, 5.0, 60.0)
+    assert 0 < runner.QUIT_S < 1

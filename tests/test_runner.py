@@ -213,3 +213,25 @@ def test_a_graph_mode_counts_its_build_trace_and_none_in_steady_state(tmp_path):
     (cell,) = results.load(tmp_path / "r.json")["results"]
     assert cell["status"] == "ok" and cell["traces"]["build"] >= 1 and cell["traces"]["steady"] == 0
     assert cell["step"]["block"] * cell["step"]["median_s"] >= timing.MIN_BLOCK_S["cpu"] / 2
+
+
+def test_stopping_a_worker_ends_its_whole_session_at_once(tmp_path):
+    """Proc.stop: the worker and what it started (torch.compile's compile workers) end, without waiting for a
+    framework's teardown."""
+    from types import SimpleNamespace
+
+    from bench.run.worker import Proc
+    p = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 300 & echo $!; wait"], stdout=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    child = int(p.stdout.readline())
+    proc = SimpleNamespace(p=p, err=open(tmp_path / "err", "wb"))
+    Proc.stop(proc)
+    assert p.returncode is not None and proc.err.closed
+    for _ in range(100):                              # the killed child is reaped by init: wait until it is gone
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail("the worker's child outlived stop()")

@@ -28,6 +28,7 @@ WARM_S = 0.1               # ... and at least this long: a worker that sat idle 
 SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
 IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
 FINISH_S = 0.08            # finishing a record after the rounds (trace count, statistics, freeing it): ~75 ms here
+QUIT_S = 0.2               # stopping the workers at the end (Proc.stop), reserved before --max-time
 PENDING = "not finished: the run was still going, or was stopped, when this file was written"
 
 
@@ -374,10 +375,8 @@ class _Scheduler:
             raise Interrupted(self.records) from None
         finally:
             self.progress.stop()
-            for proc in self.procs.values():      # all at once: frameworks take seconds to tear down
-                proc.quit()
-            for proc in self.procs.values():
-                proc.close()
+            for proc in self.procs.values():      # at once: every result is in; a framework's teardown takes ~1 s
+                proc.stop()
             if self.cache:
                 shutil.rmtree(self.cache, ignore_errors=True)
         return self.records
@@ -598,6 +597,7 @@ def run(args) -> int:
     from bench import environment, registry, results, tasks
     from bench.run import timing
     from bench.run.progress import Progress
+    t0 = time.perf_counter()                    # --max-time counts from here, the machine's busy check included
     spec = PROFILES[args.profile]
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, got {args.threads}")
@@ -626,7 +626,6 @@ def run(args) -> int:
     warning = environment.busy_warning(load)
     if warning:
         sys.stderr.write(f"fwbench run: warning: {warning}. Wait until the machine is idle, or use fewer --threads.\n")
-    t0 = time.perf_counter()
     data = {"schema": results.SCHEMA, "run_id": run_id, "created": now.isoformat(timespec="seconds"),
             "profile": args.profile, "command": command,
             "environment": environment.collect(threads, environment.thread_env(threads), args.machine, worker_env),
@@ -657,7 +656,7 @@ def run(args) -> int:
     progress = Progress()
     progress.note(f"fwbench run {run_id}: {len(cells)} cells ({args.profile}), {threads} threads -> {out}")
     old = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
-    until = None if precision is None else Until(precise(precision), blocks, t0 + max_time, precision,
+    until = None if precision is None else Until(precise(precision), blocks, t0 + max_time - QUIT_S, precision,
                                                   f"to ±{precision:g}% by {max_time:g} s", keep_all=args.all_rounds)
     try:
         records = run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"], until=until,
