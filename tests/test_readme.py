@@ -77,3 +77,17 @@ def test_wrapping_never_breaks_a_long_path():
 def test_a_readme_without_the_markers_is_named():
     with pytest.raises(ValueError, match="README has no <!-- published:begin --> ... <!-- published:end --> block"):
         published.readme_block("# README\nno markers here\n")
+
+
+def test_paragraph_states_both_peaks_and_the_most_efficient_step():
+    cpu = {**ENV["cpu"], "peak_gflops": 166.4, "peak_basis": "2 cores x 2.60 GHz x 32", "peak_measured_gflops": 200.0}
+    a, b = cell("cnn", "torch/eager", 2e-2), cell("cnn", "jax/jit", 1e-1)
+    a["gflops"], b["gflops"] = 50.0, 10.0
+    quick = run([a, b], cpu=cpu)
+    full = run([cell("mlp", "jax/jit", 2e-4)], cpu={**cpu, "peak_measured_gflops": 180.0})
+    text = " ".join(published.paragraph([("q.json", quick), ("f.json", full)]).split())
+    assert "fp32 peak measured in each run (its best numpy sgemm): 200 GFLOP/s (q), 180 GFLOP/s (f)." in text
+    assert "Theoretical: 166 GFLOP/s (2 cores x 2.60 GHz x 32)." in text
+    assert "The most efficient step, cnn torch/eager (q), reached 50 GFLOP/s: 25% of its run's measured peak." in text
+    bare = " ".join(published.paragraph([("c.json", run([cell("mlp", "jax/jit", 2e-4)]))]).split())
+    assert "measured in each run" not in bare and "most efficient" not in bare   # no sgemm was measured

@@ -112,3 +112,16 @@ def test_layer_cost_pairs_rounds_and_reads_fixed_and_compute_costs():
 def test_no_layer_measured_says_so(df):
     from bench.report import layers as report_layers
     assert "No implementation that is a layer over another" in report_layers.layers(df)["reading"][0]
+
+
+def test_a_measured_peak_above_the_theoretical_one_names_the_clock_it_implies():
+    """A VM reports its nominal clock; a measured sgemm above the theoretical peak means the cores ran faster."""
+    from bench.report import more
+    cells = [cell("mlp", impl, m, seed=k) for k, (impl, (m, _, _)) in enumerate(IMPLS.items())]
+    basis = "2 cores x 2.60 GHz (advertised) x 32 fp32 FLOP/cycle (AMD Zen 4)"
+    cpu = {"model": "Synthetic CPU", "cores_physical": 2, "peak_gflops": 166.4, "peak_basis": basis}
+    def reading(measured):
+        data = run(cells, cpu={**cpu, "peak_measured_gflops": measured})
+        return " ".join(more.efficiency(prepare(frame.frame([data])), [("x.json", data)])["reading"])
+    assert "so the cores ran above the clock the system reports, at 3.15 GHz or more (turbo)" in reading(201.6)
+    assert "turbo)" not in reading(150.0) and "the measured peak is 90% of it" in reading(150.0)

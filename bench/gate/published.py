@@ -66,6 +66,19 @@ def paragraph(runs: list[tuple[str, dict]]) -> str:
     minimum = _s(first["harness"]["min_block_s"]["cpu"])
     text += (f" Cells whose median block lasted less than the {minimum} minimum: "
              + ", ".join(f"{n} of {k} ({name})" for name, n, k in counts) + ".")
+    measured = [(Path(p).stem, d["environment"]["cpu"].get("peak_measured_gflops")) for p, d in runs]
+    if any(v for _, v in measured):
+        text += (" fp32 peak measured in each run (its best numpy sgemm): "
+                 + ", ".join(f"{v:.0f} GFLOP/s ({name})" for name, v in measured if v) + ".")
+    if cpu.get("peak_gflops"):
+        text += f" Theoretical: {cpu['peak_gflops']:.0f} GFLOP/s ({cpu.get('peak_basis', 'no basis')})."
+    best = max(((c["gflops"] / d["environment"]["cpu"]["peak_measured_gflops"], c, Path(p).stem) for p, d in runs
+                for c in d["results"] if c["status"] == "ok" and c.get("gflops")
+                and d["environment"]["cpu"].get("peak_measured_gflops")), key=lambda t: t[0], default=None)
+    if best:
+        frac, c, name = best
+        text += (f" The most efficient step, {c['task']} {c['impl']} ({name}), reached {c['gflops']:.3g} GFLOP/s: "
+                 f"{frac:.0%} of its run's measured peak.")
     fails = sum(c["status"] == "failed" for _, d in runs for c in d["results"])
     if fails:
         text += f" {fails} cells failed."

@@ -150,7 +150,9 @@ def efficiency(df, runs) -> dict:
             said.append(f"measured: {measured:.0f} GFLOP/s, {m_basis}")
         if peak:
             said.append(f"theoretical: {peak:.0f} GFLOP/s, {basis}"
-                        + (f"; the measured peak is {measured / peak:.0%} of it" if measured else ""))
+                        + (f"; the measured peak is {measured / peak:.0%} of it" if measured else "")
+                        + (f", so the cores ran above the clock the system reports, at {_clock(env, measured, peak)}"
+                           " or more (turbo)" if measured and measured > peak and _clock(env, measured, peak) else ""))
         reading.append((f"On {label}, t" if label else "T") + "he machine's fp32 peak — "
                        + ("; ".join(said) + ". Percentages are of the measured peak first, then of the theoretical "
                           "one. The compute floor under each task name is its FLOPs divided by the "
@@ -167,6 +169,13 @@ def efficiency(df, runs) -> dict:
         tables.append(table(cols, rows, "GFLOP/s = analytic FLOPs per step / median step.", num_from=1,
                             heading=label or None, figure=fig))
     return section("efficiency", "Efficiency: GFLOP/s against the machine's peak", reading, tables, figures)
+
+
+def _clock(env, measured, peak) -> str | None:
+    """The clock the measured peak implies at the theoretical basis's FLOP/cycle ('3.15 GHz'), or None."""
+    import re
+    m = re.search(r"x ([0-9.]+) GHz", (env.get("cpu") or {}).get("peak_basis") or "")
+    return f"{float(m.group(1)) * measured / peak:.2f} GHz" if m else None
 
 
 def _pcts(r, before="", after="") -> str:
