@@ -169,12 +169,9 @@ def test_a_block_warms_for_at_least_warm_s_and_the_runner_asks_for_it(monkeypatc
     sched.state[0]["key"] = ("main", "numpy", "cpu")
     sched.block(0, 0)
     assert runner.WARM_S >= 0.1 and sent == [{"op": "block", "cell": 0, "warm": 100}]   # 1 ms steps: 100 ms of them
-    sched.last = ("main", "numpy", "cpu")                   # the same worker timed the block before: awake
-    sched.block(0, 1)
-    assert runner.SIBLING_WARM_S >= 0.05 and sent[1] == {"op": "block", "cell": 0, "warm": 50}
-    sched.last = ("main", "torch", "cpu")                   # another worker ran last: this one sat idle
-    sched.block(0, 2)
-    assert sent[2]["warm"] == 100
+    sched.last = ("main", "numpy", "cpu")                   # the same worker timed the block before: the same warm-up
+    sched.block(0, 1)                                       # (50 ms there read mlp cells 5-20% slow; README)
+    assert sent[1] == {"op": "block", "cell": 0, "warm": 100}
     assert runner.warm_steps(1000, 0.5) == 500 and runner.warm_steps(1, 0.5) == 1              # n // 2; one long step
     assert runner.warm_steps(3, 0.012) == 25                                                    # 4 ms steps
 

@@ -25,9 +25,6 @@ WARM_FRACTION = 2          # before each timed block, n // 2 (>= 1) untimed step
 WARM_S = 0.1               # ... and at least this long: a worker that sat idle while the others ran is slow when it
                            # resumes (jax/jit single_layer 1.58x its steady step after 20 ms of warm steps, 1.22x after
                            # 100 ms; README, scripts/warm_evidence.py)
-SIBLING_WARM_S = 0.05      # ... or this long for a cell whose worker has just timed another of its cells: the worker
-                           # is awake, and a cell needs <= 50 ms of its own (keras-jax/jit mlp after jax/jit mlp: 1.19x
-                           # after 20 ms, 1.02x after 50 ms; jax/jit single_layer 1.00x after 5 ms; README)
 SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
 IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
 FINISH_S = 0.08            # finishing a record after the rounds (trace count, statistics, freeing it): ~75 ms here
@@ -220,9 +217,7 @@ class _Scheduler:
         of = f"/{self.blocks}" if self.until is None else ""
         self.progress.phase(_label(self.records[i]), f"steady block {r + 1}{of}")
         try:
-            resumed = self.last != st["key"]      # the worker sat idle while others ran: its long warm-up
-            warm = warm_steps(st["n"], st["block_s"], WARM_S if resumed else SIBLING_WARM_S)
-            reply = self.call(st, {"op": "block", "cell": i, "warm": warm},
+            reply = self.call(st, {"op": "block", "cell": i, "warm": warm_steps(st["n"], st["block_s"])},
                               min(self.timeout, max(30.0, 50 * st["block_s"])))
         except WorkerError as e:
             return self.lost(st["key"], str(e))
@@ -433,8 +428,7 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
     blocks:   steady-state blocks per cell. Every record is first prepared, one at a time (setup, build,
               first step, gradcheck, warm-up, calibration to MIN_BLOCK_S); then round r times one block of
               every record, grouped by worker, in order when r is even and reversed when odd; each block
-              follows n // WARM_FRACTION untimed steps, and at least WARM_S of them (SIBLING_WARM_S when the
-              same worker timed the block before: it did not sit idle). Whenever the next request
+              follows n // WARM_FRACTION untimed steps, and at least WARM_S of them. Whenever the next request
               goes to another worker than the last one, the runner first waits until the last one is idle
               (quiesce=True; see bench.run.quiesce), so its spinning thread pools cannot steal a core. samples_s[r] of every record
               comes from round r: pair records (A/A copies, A/B sides) by index for per-round ratios.
@@ -644,8 +638,7 @@ def run(args) -> int:
                                         "every cell takes every round (--all-rounds)" if args.all_rounds else
                                         "cells that reached it drop out")},
                         "block_warm": f"max(1, n // {WARM_FRACTION}) untimed steps, and at least {WARM_S:g} s of them at "
-                                      "the calibrated step time, before each timed block; at least "
-                                      f"{SIBLING_WARM_S:g} s when the same worker timed the block before",
+                                      "the calibrated step time, before each timed block",
                         "idle_wait": "at each switch of worker, the runner waits until the last one is idle",
                         "compile_cache": "user's TORCHINDUCTOR_CACHE_DIR" if "TORCHINDUCTOR_CACHE_DIR" in os.environ
                         else "cold: torch.compile (inductor) starts each run with an empty cache folder"},
