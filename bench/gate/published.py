@@ -71,7 +71,8 @@ def paragraph(runs: list[tuple[str, dict]]) -> str:
         text += (" fp32 peak measured in each run (its best numpy sgemm): "
                  + ", ".join(f"{v:.0f} GFLOP/s ({name})" for name, v in measured if v) + ".")
     if cpu.get("peak_gflops"):
-        text += f" Theoretical: {cpu['peak_gflops']:.0f} GFLOP/s ({cpu.get('peak_basis', 'no basis')})."
+        text += f" Theoretical: {cpu['peak_gflops']:.0f} GFLOP/s" + (f" ({cpu['peak_basis']})." if cpu.get("peak_basis")
+                                                                     else ".")
     best = max(((c["gflops"] / d["environment"]["cpu"]["peak_measured_gflops"], c, Path(p).stem) for p, d in runs
                 for c in d["results"] if c["status"] == "ok" and c.get("gflops")
                 and d["environment"]["cpu"].get("peak_measured_gflops")), key=lambda t: t[0], default=None)
