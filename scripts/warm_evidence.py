@@ -5,7 +5,8 @@
 Two harness workers: W holds the TARGET cell, O (optional) holds another cell. Each round, for every warm-up
 length in --warm-ms (order rotating from round to round): O times one block of its cell, the runner waits until O
 is idle (as `fwbench run` does at a switch of worker), then (--sibling) W times a block of another of its cells
-after the full warm-up, then W times one block of TARGET after that much untimed warm-up. The output is TARGET's median per-step time for each warm-up length and its ratio to the longest one.
+after the full warm-up, then W times one block of TARGET after that much untimed warm-up. The output is TARGET's
+median per-step time for each warm-up length and its ratio to the longest one.
 A measurement, not a test; it is the evidence for bench.run.runner.WARM_S.
 """
 from __future__ import annotations

@@ -368,9 +368,18 @@ def test_help_names_the_new_options(command, option):
 
 
 
-def test_the_budget_counts_from_the_start_and_leaves_room_to_stop_the_workers():
-    """--max-time is the run's whole wall time: the deadline of the rounds leaves QUIT_S for stopping the workers."""
-    import argparse
-    args = argparse.Namespace(blocks=None, precision=None, max_time=None, all_rounds=False)
-    assert runner.plan(args, runner.PROFILES["quick"]) == (8, 5.0, 60.0)
+def test_the_budget_counts_from_the_start_and_leaves_room_to_stop_the_workers(monkeypatch, tmp_path):
+    """--max-time is the run's whole wall time: the rounds' deadline counts from before the busy check and leaves
+    QUIT_S for stopping the workers."""
+    import time as _time
+    from bench import environment
+    from bench.cli import build_parser
+    seen = {}
+    monkeypatch.setattr(environment, "busy", lambda: _time.sleep(0.3) or {"cpu_pct": 0.0, "cpus": 2})
+    monkeypatch.setattr(runner, "run_cells", lambda *a, until, **k: seen.update(until=until) or [])
+    args = build_parser().parse_args(["run", "--tasks", "elementwise", "--impls", "numpy/manual", "--max-time", "50",
+                                      "--out", str(tmp_path / "r.json")])
+    t = _time.perf_counter()
+    runner.run(args)
     assert 0 < runner.QUIT_S < 1
+    assert t + 50 - runner.QUIT_S <= seen["until"].deadline < t + 50 - runner.QUIT_S + 0.2   # 0.3 s busy check inside

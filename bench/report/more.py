@@ -151,8 +151,7 @@ def efficiency(df, runs) -> dict:
         if peak:
             said.append(f"theoretical: {peak:.0f} GFLOP/s, {basis}"
                         + (f"; the measured peak is {measured / peak:.0%} of it" if measured else "")
-                        + (f", so the cores ran above the clock the system reports, at {_clock(env, measured, peak)}"
-                           " or more (turbo)" if measured and measured > peak and _clock(env, measured, peak) else ""))
+                        + _turbo(env, measured, peak))
         reading.append((f"On {label}, t" if label else "T") + "he machine's fp32 peak — "
                        + ("; ".join(said) + ". Percentages are of the measured peak first, then of the theoretical "
                           "one. The compute floor under each task name is its FLOPs divided by the "
@@ -171,11 +170,14 @@ def efficiency(df, runs) -> dict:
     return section("efficiency", "Efficiency: GFLOP/s against the machine's peak", reading, tables, figures)
 
 
-def _clock(env, measured, peak) -> str | None:
-    """The clock the measured peak implies at the theoretical basis's FLOP/cycle ('3.15 GHz'), or None."""
+def _turbo(env, measured, peak) -> str:
+    """Where the measured peak beats the theoretical one: the clock it implies at the basis's FLOP/cycle; else ''."""
     import re
     m = re.search(r"x ([0-9.]+) GHz", (env.get("cpu") or {}).get("peak_basis") or "")
-    return f"{float(m.group(1)) * measured / peak:.2f} GHz" if m else None
+    if not (m and measured and measured > peak):
+        return ""
+    return (f", so the cores ran above the clock the system reports, at {float(m.group(1)) * measured / peak:.2f} GHz"
+            " or more (turbo)")
 
 
 def _pcts(r, before="", after="") -> str:

@@ -386,18 +386,17 @@ def judged(cell: dict, seed: int, measured: dict) -> dict:
     """The gradient check of a worker's `measured` loss, gradients and params, against the float64 reference
     computed here (on the cell's inputs, drawn again from the seed), not in the worker (see worker._measured)."""
     from bench import gradcheck, tasks
-    from bench.run.worker import unpack
-    size = {k: tuple(v) if isinstance(v, list) else v for k, v in cell["size"].items()}
-    _, size, inputs, _ = tasks.resolve(cell["task"], seed=seed, **size)
+    from bench.run.worker import api_size, unpack
+    _, size, inputs, _ = tasks.resolve(cell["task"], seed=seed, **api_size(cell["size"]))
     return gradcheck.judge(cell["task"], size, inputs, unpack(measured["params"]), measured["loss"],
                            unpack(measured["grads"]))
 
 
-def warm_steps(n: int, block_s: float, seconds: float = WARM_S) -> int:
+def warm_steps(n: int, block_s: float) -> int:
     """Untimed steps before a timed block of `n` steps that took `block_s` at calibration: n // WARM_FRACTION, and
-    at least `seconds` of them. Counted in steps, so that a worker of an older revision (fwbench ab --base-rev), which
+    at least WARM_S of them. Counted in steps, so that a worker of an older revision (fwbench ab --base-rev), which
     knows only a step count, warms up exactly as long."""
-    return max(1, n // WARM_FRACTION, math.ceil(seconds * n / block_s - 1e-9) if block_s > 0 else 1)
+    return max(1, n // WARM_FRACTION, math.ceil(WARM_S * n / block_s - 1e-9) if block_s > 0 else 1)
 
 
 def broken(rec) -> str | None:

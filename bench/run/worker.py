@@ -258,7 +258,7 @@ class Worker:
         try:
             t0 = clock()
             w = api.make(req["task"], req["impl"], device=self.device, seed=req.get("seed", 0), build=False,
-                         **_size(req["size"]))
+                         **api_size(req["size"]))
             t1 = clock()
             w.fn = _fresh(w.fn, req["cell"])   # this cell's own copy: no cache keyed on the function is shared
             before = w.traces()
@@ -321,7 +321,7 @@ class Worker:
         clock = time.perf_counter
         t0 = clock()
         w = api.make(req["task"], req["impl"], device=self.device, seed=req.get("seed", 0), build=False,
-                     **_size(req["retrace"]))
+                     **api_size(req["retrace"]))
         w.fn = fn                        # the cell's function: caches keyed on it see a new shape
         before = w.traces()
         t1 = clock()
@@ -341,7 +341,7 @@ class Worker:
         return {"examples": {impl: compute(impl, self.device) for impl in req["impls"] if impl.split("/")[0] in ready}}
 
 
-def _size(size: dict) -> dict:
+def api_size(size: dict) -> dict:
     """JSON size knobs back to what bench.api takes (lists -> tuples)."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in size.items()}
 
