@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -40,18 +39,16 @@ def main(argv=None) -> int:
 
     rule_of = lambda r: "AB"[((r + 1) // 2) % 2]          # rounds 0..: A B B A A B B A ...
     walls = {"A": 0.0, "B": 0.0}
-    block, warm_steps = runner._Scheduler.block, runner.warm_steps
+    block, warm_s = runner._Scheduler.block, runner.WARM_S
 
-    def ruled_block(self, i, r):
-        sibling = rule_of(r) == "B" and self.last == self.state[i]["key"]
-        seconds = args.sibling_ms / 1000 if sibling else runner.WARM_S
-        runner.warm_steps = lambda n, block_s: max(1, n // runner.WARM_FRACTION,
-                                                   math.ceil(seconds * n / block_s - 1e-9) if block_s > 0 else 1)
+    def ruled_block(self, i, r):                        # runner.warm_steps reads WARM_S when called
+        if rule_of(r) == "B" and self.last == self.state[i]["key"]:
+            runner.WARM_S = args.sibling_ms / 1000
         t0 = time.perf_counter()
         try:
             return block(self, i, r)
         finally:
-            runner.warm_steps = warm_steps
+            runner.WARM_S = warm_s
             walls[rule_of(r)] += time.perf_counter() - t0
 
     runner._Scheduler.block = ruled_block

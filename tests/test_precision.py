@@ -367,7 +367,6 @@ def test_help_names_the_new_options(command, option):
     assert code == 0 and option in out and "Traceback" not in err
 
 
-
 def test_the_budget_counts_from_the_start_and_leaves_room_to_stop_the_workers(monkeypatch, tmp_path):
     """--max-time is the run's whole wall time: the rounds' deadline counts from before the busy check and leaves
     QUIT_S for stopping the workers."""

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -170,7 +171,7 @@ def test_a_block_warms_for_at_least_warm_s_and_the_runner_asks_for_it(monkeypatc
     sched.block(0, 0)
     assert runner.WARM_S >= 0.1 and sent == [{"op": "block", "cell": 0, "warm": 100}]   # 1 ms steps: 100 ms of them
     sched.last = ("main", "numpy", "cpu")                   # the same worker timed the block before: the same warm-up
-    sched.block(0, 1)                                       # (50 ms there read mlp cells 5-20% slow; README)
+    sched.block(0, 1)                                       # (50-75 ms there moved single cells 5-19%; README)
     assert sent[1] == {"op": "block", "cell": 0, "warm": 100}
     assert runner.warm_steps(1000, 0.5) == 500 and runner.warm_steps(1, 0.5) == 1              # n // 2; one long step
     assert runner.warm_steps(3, 0.012) == 25                                                    # 4 ms steps
@@ -296,6 +297,15 @@ def test_torchs_timer_times_with_the_threads_of_the_plain_loop():
     cell = runner.make_cells("quick", ["elementwise"], ["torch/eager"], ["cpu"])[0]
     out = verify.referee(cell, str(runner.ROOT), budget=0.05, timeout=120)
     assert out["threads"]["timer"] == out["threads"]["loop"] >= 1
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this platform")
+def test_a_pinned_referee_runs_on_the_cpus_it_was_given_and_an_unpinned_one_on_all():
+    """scripts/regimes.py pins the referee to one CPU; verify leaves it where the system puts it."""
+    cell = runner.make_cells("quick", ["elementwise"], ["numpy/manual"], ["cpu"])[0]
+    first = min(os.sched_getaffinity(0))
+    assert verify.referee(cell, str(runner.ROOT), budget=0.05, timeout=120, cpus={first})["cpus"] == [first]
+    assert verify.referee(cell, str(runner.ROOT), budget=0.05, timeout=120)["cpus"] == sorted(os.sched_getaffinity(0))
 
 
 def test_verify_fails_a_harness_that_is_20x_off(monkeypatch, tmp_path, capsys):

@@ -31,7 +31,7 @@ from bench.errors import UsageError
 
 # The referee: its own loop, its own calibration, nothing from bench but the workload (bench.api).
 REFEREE = r"""
-import json, statistics, sys, time
+import json, os, statistics, sys, time
 from bench import api
 task, impl, device, size = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 size = {k: tuple(v) if isinstance(v, list) else v for k, v in size.items()}
@@ -75,18 +75,21 @@ else:
     out.update(timer="timeit (autorange, median of repeats)",
                timer_s=statistics.median(t / number for t in timer.repeat(reps, number)))
 out["bench_modules"] = sorted(m for m in sys.modules if m.startswith("bench."))
+out["cpus"] = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
 print("FWBENCH-REFEREE " + json.dumps(out), flush=True)
 """
 
 
-def referee(cell: dict, root: str, budget: float, timeout: float) -> dict:
-    """Time one cell in a fresh process with the user's environment; {"plain_s", "timer_s", ...} or {"error"}."""
+def referee(cell: dict, root: str, budget: float, timeout: float, cpus: set | None = None) -> dict:
+    """Time one cell in a fresh process with the user's environment; {"plain_s", "timer_s", ...} or {"error"}.
+    `cpus`: pin the process to these CPUs (scripts/regimes.py; verify leaves the placement to the system)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     args = [sys.executable, "-c", REFEREE, cell["task"], cell["impl"], cell["device"], json.dumps(cell["size"]),
             str(budget)]
     try:
-        r = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout,
+                           preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     except subprocess.TimeoutExpired:
         return {"error": f"referee timed out after {timeout:g} s"}
     for line in r.stdout.splitlines()[::-1]:
