@@ -107,6 +107,9 @@ def test_run_writes_the_schema_and_imports_no_framework(tmp_path):
     variants = [(c["task"], c["impl"], c["device"], c["variant"]) for c in data["results"]]
     assert len(set(variants)) == len(variants) and sum(v[3] == "aa-copy" for v in variants) == len(variants) // 2
     assert "numpy/cpu@aa-copy" in env["workers"]
+    started = [line for line in out.stderr.splitlines() if "workers started in" in line]
+    assert len(started) == 1 and f"{2 * n_impls} workers" in started[0], out.stderr   # all before the first cell
+    assert out.stderr.index("workers started in") < out.stderr.index("elementwise shape=3x4")
 
 
 @pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU")
@@ -235,3 +238,47 @@ def test_stopping_a_worker_ends_its_whole_session_at_once(tmp_path):
         time.sleep(0.02)
     else:
         pytest.fail("the worker's child outlived stop()")
+
+
+def test_workers_start_together_with_their_guests_before_the_first_cell(monkeypatch):
+    """Every worker a run needs is launched before any cell is prepared, `at_once` importing at a time, each told
+    which guest frameworks (keras-jax in jax's worker) to import at start."""
+    from bench.run import worker
+    log = []
+
+    class FakeProc:
+        def __init__(self, python, root, fw, device, threads, env, timeout, guests=(), wait=True):
+            self.fw, self.hello, self.p = fw, None, None
+            log.append(("launch", fw, tuple(guests)))
+
+        def wait_hello(self):
+            log.append(("hello", self.fw))
+            self.hello = {"ready": True, "protocol": worker.PROTOCOL, "import_s": 0.5}
+            return self.hello
+
+    monkeypatch.setattr(runner, "Proc", FakeProc)
+    monkeypatch.setattr(runner._Scheduler, "skip_reason", lambda self, st: None)
+    cells = runner.make_cells("quick", ["mlp"], ["numpy/manual", "torch/eager", "keras-jax/jit", "jax/jit",
+                                                 "keras-torch/eager"], ["cpu"])
+    sched = runner._Scheduler(cells, (runner.Side(),), 1, 3, 0.1, 60, 0, None, None, {}, quiesce=False, at_once=2)
+    sched.start_workers()
+    assert log == [("launch", "numpy", ()), ("launch", "torch", ("keras-torch",)), ("hello", "numpy"),
+                   ("launch", "jax", ("keras-jax",)), ("hello", "torch"), ("hello", "jax")]
+    assert sorted(k[1] for k in sched.procs) == ["jax", "numpy", "torch"] and sched.starting == []
+    assert sched.worker(sched.state[2]) is sched.procs[("main", "jax", "cpu")]     # no second start
+    assert len(log) == 6
+
+
+@pytest.mark.skipif(importlib.util.find_spec("keras") is None or importlib.util.find_spec("jax") is None,
+                    reason="keras or jax is not installed")
+def test_a_guest_imported_at_start_is_not_imported_again_by_its_cell():
+    from bench.run.worker import Proc
+    proc = Proc(sys.executable, str(runner.ROOT), "jax", "cpu", 1, {}, 120, guests=["keras-jax"])
+    try:
+        hello = proc.hello
+        assert hello["ready"] and hello["guests"]["keras-jax"]["import_s"] > hello["import_s"] > 0
+        reply = proc.call({"op": "prepare", "cell": 0, "task": "mlp", "impl": "keras-jax/jit",
+                           "size": {}, "seed": 0, "warmup_s": 0.0, "min_block_s": 0.001}, 120)
+        assert reply["phases"]["import_s"] == hello["guests"]["keras-jax"]["import_s"]
+    finally:
+        proc.stop()

@@ -81,14 +81,14 @@ class _Scheduler:
     """The state of one `run_cells` call: records, per-record progress, the live workers."""
 
     def __init__(self, cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
-                 worker_env=None, quiesce=True, until=None):
+                 worker_env=None, quiesce=True, until=None, at_once=1):
         from bench import environment, registry, tasks
         from bench.run.progress import Progress
         self.sides, self.threads, self.blocks, self.warmup_s = sides, threads, blocks, warmup_s
         self.timeout, self.seed, self.workers = cell_timeout, seed, workers
         self.progress, self.update = progress or Progress(), on_update or (lambda records: None)
         self.env = {**environment.thread_env(threads), **(worker_env or {})}
-        self.quiesce, self.last, self.waits = quiesce, None, []
+        self.quiesce, self.last, self.waits, self.at_once, self.starting = quiesce, None, [], max(1, at_once), []
         self.until, self.clock, self.stopped = until, time.perf_counter, None
         self.cache = None if "TORCHINDUCTOR_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="fwbench-cache-")
         self.records, self.state, self.procs, self.broken = [], [], {}, {}
@@ -130,34 +130,87 @@ class _Scheduler:
         self.switch_to(st["key"])
         return st["proc"].call(req, timeout)
 
-    def worker(self, st):
-        """The live worker for this record's (side, framework, device), started if needed."""
+    def launch(self, key, side, guests=()):
+        """A new worker process for `key` that also imports `guests` (its hello not awaited), or None: key broken."""
         from bench import environment
+        env = {**self.env, **environment.device_env(key[2])}    # the worker sees its own device only
+        if self.cache:                    # cold compile caches, one folder per side
+            env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(self.cache, f"side{self.sides.index(side)}")
+        try:
+            proc = Proc(side.python, side.root, key[1], key[2], self.threads, env,
+                        max(self.timeout, IMPORT_TIMEOUT_S), guests, wait=False)
+        except WorkerError as e:          # a worker that cannot even import will not do better next time
+            self.broken[key] = str(e)
+            return None
+        self.starting.append(proc)
+        return proc
+
+    def adopt(self, key, proc):
+        """Wait for `proc`'s hello; keep it as worker `key` if it is ready (or says why its framework is skipped)
+        and speaks this protocol, else mark `key` broken."""
+        try:
+            hello = proc.wait_hello()
+        except WorkerError as e:
+            self.broken[key] = str(e)
+            return
+        finally:
+            self.starting.remove(proc)
+        if hello.get("ready") and hello.get("protocol") != PROTOCOL:
+            self.broken[key] = f"{key[1]} worker of side {key[0]} speaks another protocol (an older fwbench?)"
+        elif not hello.get("ready") and not hello.get("skip"):
+            self.broken[key] = f"{key[1]} worker did not start: {hello.get('error')}"
+        if key in self.broken:
+            proc.close()
+            return
+        self.procs[key] = proc
+        if self.workers is not None and hello.get("ready"):
+            name = "/".join(key[1:]) + ("" if key[0] == self.sides[0].label else f"@{key[0]}")
+            self.workers.setdefault(name, {k: hello.get(k) for k in ("version", "import_s", "blas")})
+
+    def start_workers(self):
+        """Start every worker the records need before the first cell is prepared, `at_once` of them importing at
+        a time, each importing the guest frameworks that will run in it: the imports (one thread each, mostly)
+        overlap instead of adding up, and nothing is timed meanwhile but the imports themselves."""
+        need = {}
+        for st in self.state:
+            key = st["key"]
+            if key in self.procs or key in self.broken or self.skip_reason(st) is not None:
+                continue
+            side, guests = need.setdefault(key, (st["side"], []))
+            fw = st["cell"]["impl"].split("/")[0]
+            if fw != key[1] and fw not in guests:
+                guests.append(fw)
+        if not need:
+            return
+        t0 = time.perf_counter()
+        self.progress.phase(f"{len(need)} workers", f"starting, importing the frameworks ({self.at_once} at a time)")
+        waiting = []
+        for key, (side, guests) in need.items():
+            while len(waiting) >= self.at_once:
+                self.adopt(*waiting.pop(0))
+            proc = self.launch(key, side, guests)
+            if proc is not None:
+                waiting.append((key, proc))
+        for key, proc in waiting:
+            self.adopt(key, proc)
+        if self.quiesce:                  # the last imports' threads settle before the first cell is prepared
+            from bench.run.quiesce import wait_idle
+            for key in need:
+                if key in self.procs:
+                    self.waits.append(wait_idle(self.procs[key].p.pid))
+        self.progress.note(f"{len(need)} workers started in {time.perf_counter() - t0:.1f} s, {self.at_once} at a "
+                           "time: " + ", ".join(f"{'/'.join(k[1:])} {self.procs[k].hello.get('import_s') or 0:.2f} s"
+                                                for k in need if k in self.procs))
+
+    def worker(self, st):
+        """The live worker for this record's (side, framework, device), started if needed (after a lost one)."""
         key = st["key"]
         if key not in self.procs and key not in self.broken:
             self.switch_to(key)
             self.progress.phase(f"{key[1]} worker ({key[2]}, side {key[0]})", "starting, importing the framework")
-            env = {**self.env, **environment.device_env(key[2])}    # the worker sees its own device only
-            if self.cache:                    # cold compile caches, one folder per side
-                env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(self.cache, f"side{self.sides.index(st['side'])}")
-            try:
-                proc = Proc(st["side"].python, st["side"].root, key[1], key[2], self.threads, env,
-                            max(self.timeout, IMPORT_TIMEOUT_S))
-            except WorkerError as e:          # a worker that cannot even import will not do better next time
-                self.broken[key] = str(e)
-                raise
-            hello = proc.hello
-            if hello.get("ready") and hello.get("protocol") != PROTOCOL:
-                self.broken[key] = f"{key[1]} worker of side {key[0]} speaks another protocol (an older fwbench?)"
-            elif not hello.get("ready") and not hello.get("skip"):
-                self.broken[key] = f"{key[1]} worker did not start: {hello.get('error')}"
-            if key in self.broken:
-                proc.close()
-            else:
-                self.procs[key] = proc
-            if self.workers is not None and hello.get("ready"):
-                name = "/".join(key[1:]) + ("" if key[0] == self.sides[0].label else f"@{key[0]}")
-                self.workers.setdefault(name, {k: hello.get(k) for k in ("version", "import_s", "blas")})
+            proc = self.launch(key, st["side"])
+            if proc is not None:
+                self.adopt(key, proc)
         if key in self.broken:
             raise WorkerError(self.broken[key])
         return self.procs[key]
@@ -282,7 +335,7 @@ class _Scheduler:
                 self.ok(i, reason=f"interrupted after {len(st['samples'])}{of} blocks")
             elif st["phase"] != "done":
                 self.records[i].update(status="failed", reason="interrupted before this cell finished")
-        for proc in self.procs.values():
+        for proc in [*self.procs.values(), *self.starting]:
             proc.kill()
 
     def round_order(self, active):
@@ -359,6 +412,7 @@ class _Scheduler:
         self.progress.start(len(self.records), self.blocks if until is None else until.min_blocks,
                             deadline=None if until is None else until.deadline)
         try:
+            self.start_workers()
             for i in range(len(self.records)):
                 self.prepare(i)
                 self.update(self.records)
@@ -375,8 +429,8 @@ class _Scheduler:
             raise Interrupted(self.records) from None
         finally:
             self.progress.stop()
-            for proc in self.procs.values():      # at once: every result is in; a framework's teardown takes ~1 s
-                proc.stop()
+            for proc in [*self.procs.values(), *self.starting]:   # at once: every result is in; a framework's
+                proc.stop()                                          # teardown takes ~1 s
             if self.cache:
                 shutil.rmtree(self.cache, ignore_errors=True)
         return self.records
@@ -414,7 +468,8 @@ def broken(rec) -> str | None:
 def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: float = 0.1,
               cell_timeout: float = 600.0, seed: int = 0, examples: dict | None = None,
               workers: dict | None = None, progress=None, on_update=None, worker_env: dict | None = None,
-              quiesce: bool = True, stats: dict | None = None, until: Until | None = None) -> list[dict]:
+              quiesce: bool = True, stats: dict | None = None, until: Until | None = None,
+              at_once: int | None = None) -> list[dict]:
     """Time `cells` on every side, steady-state blocks interleaved round-robin; one record per (cell, side).
 
     cells:    dicts {"task", "impl", "device", "size": {every knob, JSON types}, "variant": None | str,
@@ -424,6 +479,9 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
     threads:  the thread count of every framework (environment before import, then core.set_threads); the
               only thing of the frameworks' runtime the harness sets.
     worker_env: extra environment for every worker (the user's --worker-env; recorded by the caller).
+    at_once:  workers started (importing their framework) at the same time, before any cell is prepared (default:
+              the physical cores); a worker also imports at start the frameworks that declare they run in it
+              (registry.worker_of). A worker started again after a lost one starts alone, when its next cell needs it.
     blocks:   steady-state blocks per cell. Every record is first prepared, one at a time (setup, build,
               first step, gradcheck, warm-up, calibration to MIN_BLOCK_S); then round r times one block of
               every record, grouped by worker, in order when r is even and reversed when odd; each block
@@ -456,8 +514,11 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
     labels = [side.label for side in sides]
     if not labels or len(set(labels)) != len(labels):
         raise ValueError(f"sides need distinct labels, got {labels}")
+    if at_once is None:
+        from bench import environment
+        at_once = environment.physical_cores()
     sched = _Scheduler(cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
-                       worker_env, quiesce, until)
+                       worker_env, quiesce, until, at_once)
     try:
         return sched.run(cells, examples)
     finally:
@@ -639,6 +700,9 @@ def run(args) -> int:
                         "block_warm": f"max(1, n // {WARM_FRACTION}) untimed steps, and at least {WARM_S:g} s of them at "
                                       "the calibrated step time, before each timed block",
                         "idle_wait": "at each switch of worker, the runner waits until the last one is idle",
+                        "worker_start": f"every worker started before the first cell is prepared, "
+                                        f"{environment.physical_cores()} importing at a time (with the frameworks that "
+                                        "run in it): an import_s may have run beside another import, on another core",
                         "compile_cache": "user's TORCHINDUCTOR_CACHE_DIR" if "TORCHINDUCTOR_CACHE_DIR" in os.environ
                         else "cold: torch.compile (inductor) starts each run with an empty cache folder"},
             "examples": {}, "results": []}

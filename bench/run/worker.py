@@ -1,10 +1,11 @@
 """The worker process (one per framework, device and side) and `Proc`, the runner's handle on one.
 
 The worker imports its framework and times its cells. bench.run.runner starts it as
-`python -m bench.run.worker FRAMEWORK DEVICE THREADS` with the thread settings already in its environment, in
-its own session (a terminal's Ctrl-C reaches only the runner), and it exits when its stdin closes. It talks
-JSON lines: requests on stdin, replies on the pipe that was its stdout (fd 1 is then pointed at stderr, so
-framework chatter never reaches the protocol). Requests:
+`python -m bench.run.worker FRAMEWORK DEVICE THREADS [GUEST,...]` (GUEST: a framework that runs in this worker,
+imported at start) with the thread settings already in its environment, in its own session (a terminal's
+Ctrl-C reaches only the runner), and it exits when its stdin closes. It talks JSON lines: requests on stdin,
+replies on the pipe that was its stdout (fd 1 is then pointed at stderr, so framework chatter never reaches the
+protocol). Requests:
   {"op": "prepare", "cell": id, "task", "impl", "size", "seed", "warmup_s", "min_block_s"}
       -> phases, traces during build, loss/gradients/params for the gradient check (judged by the runner),
          calibrated block size (or "skip" / "error")
@@ -41,21 +42,29 @@ def worker_module(root) -> str:
 class Proc:
     """One worker process (framework, device, side) and the JSON-lines pipe to it."""
 
-    def __init__(self, python: str, root: str, fw: str, device: str, threads: int, env: dict, timeout: float):
-        """Start `python -m bench.run.worker` in `root` (also its PYTHONPATH) and wait for its hello (import_s)."""
-        self.fw, self.device = fw, device
+    def __init__(self, python: str, root: str, fw: str, device: str, threads: int, env: dict, timeout: float,
+                 guests=(), wait: bool = True):
+        """Start `python -m bench.run.worker` in `root` (also its PYTHONPATH), which also imports the frameworks
+        `guests` that run in it, and wait for its hello (import_s) unless `wait` is False (then `wait_hello`)."""
+        self.fw, self.device, self.timeout = fw, device, timeout
         self.err = tempfile.TemporaryFile()      # the worker's stderr: its last line explains a crash
         full_env = {**os.environ, **env}
         full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
         try:                                     # own session: a terminal's Ctrl-C reaches only the runner
-            self.p = subprocess.Popen([python, "-m", worker_module(root), fw, device, str(threads)], cwd=root,
+            args = [fw, device, str(threads)] + ([",".join(guests)] if guests else [])  # older workers ignore it
+            self.p = subprocess.Popen([python, "-m", worker_module(root), *args], cwd=root,
                                       env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self.err, text=True, start_new_session=True)
         except OSError as e:
             raise WorkerError(f"cannot start {python}: {e}") from None
         self.q = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        self.hello = self._reply(timeout, "import")
+        self.hello = self.wait_hello() if wait else None
+
+    def wait_hello(self) -> dict:
+        """The worker's first line, once its imports are done (WorkerError if it dies or takes over `timeout`)."""
+        self.hello = self._reply(self.timeout, "import")
+        return self.hello
 
     def _read(self):
         for line in self.p.stdout:
@@ -203,8 +212,9 @@ class Worker:
         self.allocator = self.decl["allocator"]        # whose GPU allocator counts this framework's memory
         self.import_s, self.guests = None, {}
 
-    def start(self) -> dict:
-        """Set the environment the framework's folder declares, import it (timed: import_s), give it the thread count."""
+    def start(self, guests=()) -> dict:
+        """Set the environment the framework's folder declares, import it (timed: import_s), give it the thread count;
+        then import the `guests` that will run here (each timed as in `guest`), so that no cell waits for them."""
         import importlib
         from bench import registry
         os.environ.update(self.decl["env"])
@@ -223,7 +233,8 @@ class Worker:
         blas = [{k: lib.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer")}
                 for lib in threadpool_info()]
         return {"ready": True, "protocol": PROTOCOL, "pid": os.getpid(), "import_s": import_s,
-                "version": getattr(mods[0], "__version__", None), "blas": blas}
+                "version": getattr(mods[0], "__version__", None), "blas": blas,
+                "guests": {fw: self.guest(fw) for fw in guests}}
 
     def guest(self, fw) -> dict:
         """A framework that runs in this worker (it declares `worker`: this one): its environment set and its own
@@ -395,7 +406,7 @@ def main(argv) -> int:
 
     worker = Worker(fw, device, threads)
     try:
-        hello = worker.start()
+        hello = worker.start([g for g in argv[3].split(",") if g] if len(argv) > 3 else [])
     except Exception as e:
         traceback.print_exc()
         hello = {"ready": False, "error": f"{type(e).__name__}: {e}"}
