@@ -532,10 +532,10 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
 # blocks: the fixed count (--precision 0, verify, pytest --benchmark); otherwise rounds go on from min_blocks until
 # every cell's 95% CI is within ±precision_pct of its median or the run's wall time reaches max_time_s (ab: its own)
 PROFILES = {
-    "quick": {"blocks": 12, "min_blocks": 8, "precision_pct": 5.0, "max_time_s": 60.0, "ab_max_time_s": 300.0,
+    "quick": {"blocks": 12, "min_blocks": 6, "precision_pct": 5.0, "max_time_s": 60.0, "ab_max_time_s": 300.0,
               "warmup_s": 0.1, "retrace": False, "sweep": False, "examples": False,
               "about": "default sizes, the implementations and tasks their folders declare quick (not torch/compile); "
-                       "rounds until each cell's 95% CI is within ±5% or the run reaches 60 s (at least 8 blocks per cell)"},
+                       "rounds until each cell's 95% CI is within ±5% or the run reaches 60 s (at least 6 blocks per cell)"},
     "full": {"blocks": 16, "min_blocks": 16, "precision_pct": 2.0, "max_time_s": 900.0, "ab_max_time_s": 1800.0,
              "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
              "about": "every implementation, size sweeps, retrace cost of the graph modes, the worked examples; "
