@@ -1,12 +1,16 @@
-"""One speed per process: the same cell's plain loop in N fresh processes, with what the process did meanwhile.
+"""How a cell's step time differs between fresh processes, and moves inside one: plain loops, nothing from bench
+but the workload.
 
-Usage: python scripts/process_modes.py OUT.jsonl TASK/IMPL [TASK/IMPL ...] [--processes 6]
+Usage: python scripts/process_modes.py OUT.jsonl TASK/IMPL [TASK/IMPL ...] [--processes 6] [--windows]
 
-Each process builds the cell with `bench.api` (nothing else from bench), warms up 0.2 s, calibrates a block to
->= 10 ms and times 100 blocks. A line per process: the median step, minor page faults and context switches per
-step (getrusage), CPU use (process time / wall time: ~2 when two threads spin) and the CPU seconds of its
-busiest threads. The processes run one after another, the cells interleaved, so each cell sees the same minutes.
-numpy/manual mlp (one thread, no runtime) is the control. Evidence for README, not a test.
+Each process builds the cell with `bench.api`, warms up 0.2 s and calibrates a block to >= 10 ms. Then:
+- by default, it times 100 blocks. A line per process: the median step, minor page faults and context switches
+  per step (getrusage), CPU use (process time / wall time: ~2 when two threads spin) and the CPU seconds of its
+  busiest threads;
+- with --windows, three times it sleeps 0.5 s (as a worker does while the others run) and loops for 1.5 s.
+  A line per visit: the median step of each 100-ms window.
+The processes run one after another, the cells interleaved, so each cell sees the same minutes. numpy/manual
+(one thread, no runtime) is the control: it moves only with the machine. Evidence for README, not a test.
 """
 import argparse
 import json
@@ -16,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBE = r"""
+PRELUDE = r"""
 import json, os, resource, statistics, sys, time
 from bench import api
 w = api.make(sys.argv[1], sys.argv[2], device="cpu")
@@ -35,6 +39,8 @@ def loop(n):
 n = 1
 while loop(n) * n < 0.01:
     n *= 2
+"""
+PER_PROCESS = PRELUDE + r"""
 r0, c0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), time.perf_counter()
 steps = [loop(n) for _ in range(100)]
 r1, c1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), time.perf_counter()
@@ -48,6 +54,26 @@ print(json.dumps({"median_us": statistics.median(steps) * 1e6, "n": n,
                   "nivcsw_per_step": (r1.ru_nivcsw - r0.ru_nivcsw) / k, "cpu_per_wall": (c1 - c0) / (t1 - t0),
                   "busiest_threads_s": sorted(busy)[-3:]}))
 """
+WINDOWS = PRELUDE + r"""
+for visit in range(3):
+    time.sleep(0.5)
+    steps, t0 = [], time.perf_counter()
+    while time.perf_counter() - t0 < 1.5:
+        steps.append(loop(n))
+    per = max(1, round(0.1 / (statistics.median(steps) * n)))
+    windows = [statistics.median(steps[i:i + per]) * 1e6 for i in range(0, len(steps) - per + 1, per)]
+    print(json.dumps({"visit": visit, "n": n, "windows_us": [round(x, 2) for x in windows]}), flush=True)
+"""
+
+
+def show(task, impl, rec) -> str:
+    """One line of the console summary of a record."""
+    if "windows_us" in rec:
+        w = sorted(rec["windows_us"])
+        return (f"{task} {impl} process {rec['process']} visit {rec['visit']}: windows {w[0]:.1f}–{w[-1]:.1f} µs, "
+                f"median {w[len(w) // 2]:.1f}")
+    return (f"{task} {impl} process {rec['process']}: {rec['median_us']:.1f} µs, {rec['minflt_per_step']:.2f} "
+            f"faults/step, CPU/wall {rec['cpu_per_wall']:.2f}")
 
 
 def main() -> int:
@@ -55,21 +81,22 @@ def main() -> int:
     p.add_argument("out")
     p.add_argument("cells", nargs="+", metavar="TASK/IMPL", help="e.g. mlp/torch/eager")
     p.add_argument("--processes", type=int, default=6)
+    p.add_argument("--windows", action="store_true", help="100-ms windows of three 1.5-s loops per process")
     args = p.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(args.out, "a") as f:
         for k in range(args.processes):
             for cell in args.cells:
                 task, impl = cell.split("/", 1)
-                r = subprocess.run([sys.executable, "-c", PROBE, task, impl], cwd=ROOT, env=env, capture_output=True,
-                                   text=True, timeout=300)
+                r = subprocess.run([sys.executable, "-c", WINDOWS if args.windows else PER_PROCESS, task, impl],
+                                   cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
                 if r.returncode:
                     print(f"{cell}: exited {r.returncode}: {r.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
                     continue
-                rec = {"task": task, "impl": impl, "process": k, **json.loads(r.stdout.strip().splitlines()[-1])}
-                f.write(json.dumps(rec) + "\n")
-                print(f"{task} {impl} process {k}: {rec['median_us']:.1f} µs, {rec['minflt_per_step']:.2f} faults/step, "
-                      f"CPU/wall {rec['cpu_per_wall']:.2f}", flush=True)
+                for line in r.stdout.strip().splitlines():
+                    rec = {"task": task, "impl": impl, "process": k, **json.loads(line)}
+                    f.write(json.dumps(rec) + "\n")
+                    print(show(task, impl, rec), flush=True)
     return 0
 
 
