@@ -62,7 +62,7 @@ def worker_pid(proc, fw, timeout=60):
 @pytest.mark.parametrize("args, names", [
     (["--tasks", "nope"], "elementwise"), (["--impls", "torch/nope"], "numpy/manual"),
     (["--profile", "slow"], "quick"), (["--devices", "tpu"], "cpu"), (["--threads", "0"], "--threads"),
-    (["--blocks", "-1"], "--blocks")])
+    (["--blocks", "-1"], "--blocks"), (["--processes", "0"], "--processes"), (["--processes", "2", "--aa"], "--aa")])
 def test_bad_usage_is_one_line_and_exit_2(args, names, tmp_path):
     out = fwbench("run", *args, "--out", str(tmp_path / "r.json"))
     assert out.returncode == 2
@@ -282,3 +282,54 @@ def test_a_guest_imported_at_start_is_not_imported_again_by_its_cell():
         assert reply["phases"]["import_s"] == hello["guests"]["keras-jax"]["import_s"]
     finally:
         proc.stop()
+
+
+def _process_record(samples, status="ok", reason=None, target=5.0):
+    """A record of run_cells for one process of a cell, with `samples` as its blocks."""
+    step = {**timing.stats(samples), "block": 10, "min_block_s": 0.01, "short_blocks": 1,
+            "precision": {"target_pct": target}} if status == "ok" else None
+    return {"task": "mlp", "impl": "numpy/manual", "device": "cpu", "size": {}, "variant": None, "side": "main",
+            "status": status, "reason": reason, "step": step, "flops": 1e6, "gflops": None,
+            "phases": {"import_s": 1.0, "setup_s": 0.1, "build_s": 0.0, "first_step_s": 0.2} if step else None,
+            "traces": {"build": 0, "steady": 0} if step else None}
+
+
+def test_processes_merge_into_one_record_per_cell_from_per_round_medians():
+    """Three processes at 1, 2 and 9 (one far off): each round's sample is the middle one, the record keeps each
+    process's median and their spread; a failed or pending process fails the cell with its reason."""
+    slow = _process_record([9.0, 9.0, 9.0, 9.0])
+    slow["phases"]["import_s"] = 3.0
+    merged, = runner.merge_processes([_process_record([1.0, 1.0, 1.1, 1.0]), _process_record([2.0, 2.2, 2.0, 2.0]),
+                                      slow], 3)
+    step = merged["step"]
+    assert merged["status"] == "ok" and step["samples_s"] == [2.0, 2.2, 2.0, 2.0] and step["median_s"] == 2.0
+    assert [p["median_s"] for p in step["processes"]] == [1.0, 2.0, 9.0] and step["process_spread"] == 9.0
+    assert merged["phases"]["import_s"] == 1.0 and merged["gflops"] == 1e6 / 2.0 / 1e9
+    assert step["precision"]["target_pct"] == 5.0 and step["short_blocks"] == 1
+    assert runner.per_round_median([[1.0, 3.0], [2.0, 5.0, 7.0]]) == [1.5, 4.0]      # two: the mean; rounds by index
+    cells = [_process_record([1.0] * 4), _process_record(None, "failed", "worker died"),
+             _process_record(None, "failed", runner.PENDING), _process_record(None, "failed", runner.PENDING)]
+    died, pending = runner.merge_processes(cells, 2)
+    assert died["status"] == "failed" and died["reason"] == "process 2: worker died"
+    assert pending["status"] == "failed" and pending["reason"] == runner.PENDING
+
+
+def test_rounds_to_a_precision_over_processes_judge_the_merged_figure():
+    alternating = {"main": [1.0, 2.0] * 4, "process2": [2.0, 1.0] * 4}     # each noisy, their per-round median flat
+    assert not runner.precise(5.0)(alternating) and runner.precise(5.0, merged=True)(alternating)
+
+
+def test_run_with_processes_writes_one_record_per_cell_from_k_workers(tmp_path):
+    out_file = tmp_path / "r.json"
+    out = fwbench("run", "--tasks", "elementwise,mlp", "--impls", "numpy/manual", "--devices", "cpu", "--blocks", "3",
+                  "--processes", "2", "--threads", "1", "--out", str(out_file))
+    assert out.returncode == 0, out.stderr
+    data = results.load(out_file)
+    assert data["harness"]["processes"] == 2 and "--processes 2" in data["command"]
+    assert set(data["environment"]["workers"]) == {"numpy/cpu", "numpy/cpu@process2"}
+    assert [c["task"] for c in data["results"]] == ["elementwise", "mlp"]
+    for cell in data["results"]:
+        step = cell["status"] == "ok" and cell["step"]
+        assert len(step["samples_s"]) == 3 and len(step["processes"]) == 2 and step["process_spread"] >= 1
+        assert all(p["median_s"] > 0 and p["block"] >= 1 for p in step["processes"])
+    assert "processes: 2 per cell" in out.stdout

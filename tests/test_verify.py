@@ -326,7 +326,23 @@ def test_verify_fails_a_harness_that_is_20x_off(monkeypatch, tmp_path, capsys):
     assert "FAIL" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args", [["--pairs", "0"], ["--tolerance", "0"], ["--impls", "torch/nope"]])
+def test_verify_with_processes_runs_k_workers_and_the_median_of_k_referees(monkeypatch, tmp_path):
+    sides, plain, real = [], iter([1.0, 2.0, 9.0] * 2), runner.run_cells
+
+    def spy(cells, sides_, **kw):
+        sides.append(len(sides_))
+        return real(cells, sides_, **kw)
+    monkeypatch.setattr(runner, "run_cells", spy)
+    monkeypatch.setattr(verify, "referee", lambda *a, **kw: {"plain_s": next(plain) * 1e-6, "timer_s": None})
+    main(["verify", "--tasks", "elementwise", "--impls", "numpy/manual", "--pairs", "2", "--processes", "3",
+          "--out", str(tmp_path / "v.json")])
+    table = json.loads((tmp_path / "v.json").read_text())
+    assert table["processes"] == 3 and sides == [3, 3] and table["cells"][0]["plain_s"] == [2e-6, 2e-6]
+    assert verify.combined([{"plain_s": 1.0}, {"error": "referee timed out"}]) == {"error": "referee timed out"}
+
+
+@pytest.mark.parametrize("args", [["--pairs", "0"], ["--tolerance", "0"], ["--impls", "torch/nope"],
+                                  ["--processes", "0"]])
 def test_verify_bad_usage_is_one_line_and_exit_2(args):
     out = subprocess.run([sys.executable, "-m", "bench", "verify", *args], capture_output=True, text=True)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr

@@ -55,10 +55,64 @@ class Until:
     keep_all: bool = False         # --all-rounds: no cell drops out; every cell takes every round until all are done
 
 
-def precise(target_pct: float) -> Callable[[dict], bool]:
-    """The `Until.done` of `fwbench run --precision`: every side's 95% CI half-width <= target_pct of its median."""
+def precise(target_pct: float, merged: bool = False) -> Callable[[dict], bool]:
+    """The `Until.done` of `fwbench run --precision`: every side's 95% CI half-width <= target_pct of its median;
+    `merged` (--processes): that of the per-round medians over the sides, the figure the record will carry."""
     from bench.run import timing
+    if merged:
+        return lambda samples: timing.precision_pct(timing.stats(per_round_median([*samples.values()]))) <= target_pct
     return lambda samples: all(timing.precision_pct(timing.stats(s)) <= target_pct for s in samples.values())
+
+
+def process_sides(k: int) -> tuple:
+    """The sides of `fwbench run --processes K`: K sets of workers of the same Python and checkout."""
+    return (Side(),) + tuple(Side(f"process{j}") for j in range(2, k + 1))
+
+
+def per_round_median(samples: list) -> list:
+    """Round r of one cell timed in several processes: the median of their round-r samples (the middle process of
+    three; the mean of two). Rounds pair by index, and an interrupted process may have one round fewer."""
+    import statistics
+    return [statistics.median(s[r] for s in samples) for r in range(min(len(s) for s in samples))]
+
+
+def merge_processes(records: list, k: int) -> list:
+    """One record per cell from the records of its `k` processes (consecutive, as run_cells returns them): failed if
+    any failed, skipped if all were; else step from the per-round medians, with each process's median, block and
+    IQR in step.processes and max/min of their medians in step.process_spread, the most short blocks of one
+    process; the phases' medians; the first process's gradient check, memory and build traces, the steady-state
+    traces of all."""
+    import statistics
+    from bench.run import timing
+    out = []
+    for j in range(0, len(records), k):
+        group = records[j:j + k]
+        rec = dict(group[0])
+        bad = [(n, r) for n, r in enumerate(group, 1) if r["status"] == "failed"]
+        if bad:
+            rec.update(status="failed", reason="; ".join(dict.fromkeys(
+                r["reason"] if r["reason"] == PENDING else f"process {n}: {r['reason']}" for n, r in bad)))
+            out.append(rec)
+            continue
+        if any(r["status"] != "ok" for r in group):
+            out.append(rec)
+            continue
+        steps = [r["step"] for r in group]
+        step = {**timing.stats(per_round_median([s["samples_s"] for s in steps])), "block": steps[0]["block"],
+                "min_block_s": steps[0]["min_block_s"], "short_blocks": max(s["short_blocks"] for s in steps),
+                "processes": [{"median_s": s["median_s"], "block": s["block"], "iqr_s": s["iqr_s"]} for s in steps]}
+        medians = [s["median_s"] for s in steps]
+        step["process_spread"] = max(medians) / min(medians)
+        reached, target = timing.precision_pct(step), steps[0]["precision"]["target_pct"]
+        step["precision"] = {"reached_pct": round(reached, 3) if reached != float("inf") else None,
+                             "target_pct": target, "met": None if target is None else reached <= target}
+        phases = {key: statistics.median(r["phases"][key] for r in group) for key in group[0]["phases"]}
+        reasons = [r["reason"] for r in group if r.get("reason")]
+        rec.update(step=step, phases=phases, gflops=rec["flops"] / step["median_s"] / 1e9 if rec["flops"] else None,
+                   traces={**rec["traces"], "steady": sum(r["traces"]["steady"] for r in group)},
+                   reason=reasons[0] if reasons else None)
+        out.append(rec)
+    return out
 
 
 @dataclass(frozen=True)
@@ -593,6 +647,11 @@ def add_arguments(p):
     add_precision_arguments(p, "run")
     p.add_argument("--aa", action="store_true",
                    help="A/A check: time every cell twice, in a second set of workers (variant aa-copy)")
+    p.add_argument("--processes", type=int, default=1, metavar="K",
+                   help="time every cell in K worker processes of each framework, blocks alternating between them "
+                        "round by round; a cell's sample of a round is the median of its K processes, and the record "
+                        "keeps each process's median (a multi-threaded step can differ by 10-65%% from one fresh "
+                        "process to the next here: README). Default 1; K times the work")
     p.add_argument("--cell-timeout", type=float, default=600.0, metavar="S",
                    help="seconds one cell's phase may take before its worker is killed (default 600)")
     p.add_argument("--examples", action="store_true",
@@ -664,13 +723,19 @@ def run(args) -> int:
     blocks, precision, max_time = plan(args, spec)
     if args.cell_timeout <= 0:
         raise UsageError(f"--cell-timeout must be a positive number of seconds, got {args.cell_timeout:g}")
+    processes = getattr(args, "processes", 1)
+    if processes < 1:
+        raise UsageError(f"--processes must be a positive integer, got {processes}")
+    if processes > 1 and args.aa:
+        raise UsageError("give --aa (every cell again in a second set of workers, a record each) or --processes K "
+                         "(one record per cell from K processes), not both")
     task_names = args.tasks or list(tasks.TASKS)
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
     cells = make_cells(args.profile, task_names, args.impls, devices)
     # --aa: the same cells again in a second set of workers (same Python, same checkout), blocks paired
     # round by round exactly as the A/B gate pairs two environments
-    sides = (Side(), Side("aa-copy")) if args.aa else (Side(),)
+    sides = (Side(), Side("aa-copy")) if args.aa else process_sides(processes)
     now = datetime.now(timezone.utc)
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     out = Path(args.out or f"runs/{run_id}.json")
@@ -680,7 +745,8 @@ def run(args) -> int:
                + f" --devices {','.join(devices)} --threads {threads} "
                + (f"--blocks {blocks}" if precision is None else f"--precision {precision:g} --max-time {max_time:g}")
                + (" --all-rounds" if args.all_rounds and precision is not None else "")
-               + (" --aa" if args.aa else "") + (" --examples" if args.examples else "")
+               + (" --aa" if args.aa else "") + (f" --processes {processes}" if processes > 1 else "")
+               + (" --examples" if args.examples else "")
                + "".join(f" --worker-env {k}={v}" for k, v in worker_env.items()) + f" --out {out}")
     load = environment.busy()                   # before any work of ours: what else runs on the machine
     warning = environment.busy_warning(load)
@@ -700,6 +766,7 @@ def run(args) -> int:
                         "block_warm": f"max(1, n // {WARM_FRACTION}) untimed steps, and at least {WARM_S:g} s of them at "
                                       "the calibrated step time, before each timed block",
                         "idle_wait": "at each switch of worker, the runner waits until the last one is idle",
+                        "processes": processes,
                         "worker_start": f"every worker started before the first cell is prepared, "
                                         f"{environment.physical_cores()} importing at a time (with the frameworks that "
                                         "run in it): an import_s may have run beside another import, on another core",
@@ -711,6 +778,8 @@ def run(args) -> int:
     data["environment"]["device_env"] = {device: environment.device_env(device) for device in devices}
 
     def save(records):
+        if processes > 1:
+            records = merge_processes(records, processes)
         data["results"] = [{**{k: v for k, v in r.items() if k != "side"},
                             "variant": "aa-copy" if r["side"] == "aa-copy" else r["variant"]} for r in records]
         data["harness"]["wall_s"] = round(time.perf_counter() - t0, 3)
@@ -719,7 +788,8 @@ def run(args) -> int:
     progress = Progress()
     progress.note(f"fwbench run {run_id}: {len(cells)} cells ({args.profile}), {threads} threads -> {out}")
     old = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
-    until = None if precision is None else Until(precise(precision), blocks, t0 + max_time - QUIT_S, precision,
+    done = precise(precision or 0, merged=processes > 1)
+    until = None if precision is None else Until(done, blocks, t0 + max_time - QUIT_S, precision,
                                                   f"to ±{precision:g}% by {max_time:g} s", keep_all=args.all_rounds)
     try:
         records = run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"], until=until,
@@ -737,7 +807,7 @@ def run(args) -> int:
             signal.signal(signal.SIGTERM, old)
     save(records)
     print_summary(data, out)
-    return 1 if any(r["status"] == "failed" for r in records) else 0
+    return 1 if any(r["status"] == "failed" for r in data["results"]) else 0
 
 
 def _main_thread() -> bool:
@@ -790,6 +860,12 @@ def print_summary(data: dict, out) -> None:
         console.print(f"A/A (aa-copy / cell, {len(aa)} pairs): median of per-round ratios {statistics.median(paired):.4f}"
                       f" (range {min(paired):.3f}–{max(paired):.3f}, {within} of {len(aa)} within ±2%); ratio of "
                       f"medians {statistics.median(of_medians):.4f} (range {min(of_medians):.3f}–{max(of_medians):.3f})")
+    spread = sorted(((r["step"]["process_spread"], f"{r['task']} {r['impl']}") for r in data["results"]
+                     if r["status"] == "ok" and r["step"].get("process_spread")), reverse=True)
+    if spread:
+        console.print(f"processes: {data['harness']['processes']} per cell; slowest/fastest process median: "
+                      f"{statistics.median(x for x, _ in spread):.3f} (median over cells), widest "
+                      + ", ".join(f"{name} {x:.2f}" for x, name in spread[:3]))
     if bad_grads:
         console.print(f"gradcheck disagreement in: {', '.join(bad_grads)}")
     short = [r for r in data["results"] if (r.get("step") or {}).get("short_blocks")]

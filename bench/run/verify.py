@@ -6,7 +6,9 @@ every cell is timed again by a referee in a fresh Python process with the user's
 (warm-up, blocks calibrated to >= 10 ms, median of 7 to 150 of them within its time budget), and the framework's own timer where it has one
 (`torch.utils.benchmark.Timer.blocked_autorange`; `timeit` otherwise, each call `step(); sync()`, as a user
 writes it). Pairs alternate which goes first. The referee shares nothing with the harness but the workload:
-not its timing code, its worker, its environment or its scheduling.
+not its timing code, its worker, its environment or its scheduling. With --processes K each side of a pair is K
+processes: the harness run with K workers per framework (`fwbench run --processes K`) and K referee processes per
+cell, their median.
 
 A referee is itself a measurement: on a shared machine the same cell in another fresh process, minutes later,
 can differ by more than the tolerance. Each cell therefore also gets the referee's own spread (the median of
@@ -108,6 +110,10 @@ def add_arguments(p):
     p.add_argument("--devices", type=csv_list(registry.DEVICES), default=["cpu"], help="comma-separated (default: cpu)")
     p.add_argument("--profile", choices=("quick",), default="quick", help="the cells' sizes and blocks (default sizes)")
     p.add_argument("--pairs", type=int, default=3, help="harness runs, each paired with a referee per cell (default 3)")
+    p.add_argument("--processes", type=int, default=1, metavar="K",
+                   help="K processes a side in every pair: the harness run with --processes K, and K fresh referee "
+                        "processes per cell, their median (default 1; one fresh process of a multi-threaded cell can "
+                        "be 10-65%% off the next here)")
     p.add_argument("--tolerance", type=float, default=10.0, metavar="PCT",
                    help="largest allowed |harness/referee - 1| in %% (default 10)")
     p.add_argument("--referee-budget", type=float, default=1.5, metavar="S",
@@ -128,6 +134,8 @@ def run(args) -> int:
     from bench.run.progress import Progress
     if args.pairs < 1:
         raise UsageError(f"--pairs must be a positive integer, got {args.pairs}")
+    if args.processes < 1:
+        raise UsageError(f"--processes must be a positive integer, got {args.processes}")
     if not args.tolerance > 0:
         raise UsageError(f"--tolerance must be a positive percentage, got {args.tolerance:g}")
     if args.rejudge:
@@ -139,7 +147,7 @@ def run(args) -> int:
     skipped = len(grid) - len(cells)
     if not cells:
         raise UsageError("no cell of that choice can run here (see fwbench list)")
-    threads, blocks = environment.physical_cores(), runner.PROFILES[args.profile]["blocks"]
+    threads, blocks, k = environment.physical_cores(), runner.PROFILES[args.profile]["blocks"], args.processes
     root = str(runner.ROOT)
     harness = {i: [] for i in range(len(cells))}
     refs = {i: [] for i in range(len(cells))}
@@ -151,27 +159,44 @@ def run(args) -> int:
         order = ("harness", "referee") if p % 2 == 0 else ("referee", "harness")
         for what in order:
             if what == "harness":
-                records = runner.run_cells(cells, threads=threads, blocks=blocks,
+                records = runner.run_cells(cells, runner.process_sides(k), threads=threads, blocks=blocks,
                                            warmup_s=runner.PROFILES[args.profile]["warmup_s"],
                                            worker_env=dict(args.worker_env), quiesce=not args.no_idle_wait,
                                            progress=Progress())
-                for i, rec in enumerate(records):
+                for i, rec in enumerate(runner.merge_processes(records, k)):
                     harness[i].append(rec["step"]["median_s"] if rec["status"] == "ok" else None)
             else:
                 idx = range(len(cells)) if p % 2 == 0 else range(len(cells) - 1, -1, -1)
+                runs = {i: [] for i in idx}
+                for j in range(k):                      # the cells interleaved: each process sees other minutes
+                    for i in idx:
+                        c = cells[i]
+                        progress.phase(f"pair {p + 1}/{args.pairs}", f"referee {c['task']} {c['impl']} {c['device']}"
+                                       + (f" (process {j + 1}/{k})" if k > 1 else ""))
+                        runs[i].append(referee(c, root, args.referee_budget, timeout=600))
                 for i in idx:
-                    c = cells[i]
-                    progress.phase(f"pair {p + 1}/{args.pairs}", f"referee {c['task']} {c['impl']} {c['device']}")
-                    refs[i].append(referee(c, root, args.referee_budget, timeout=600))
+                    refs[i].append(combined(runs[i]))
         progress.note(f"pair {p + 1}/{args.pairs} done ({time.perf_counter() - t0:.0f} s)")
     progress.stop()
     rows = [summarise(c, harness[i], refs[i], args.tolerance / 100) for i, c in enumerate(cells)]
-    table = {"tolerance": args.tolerance / 100, "pairs": args.pairs, "wall_s": round(time.perf_counter() - t0, 1),
+    table = {"tolerance": args.tolerance / 100, "pairs": args.pairs, "processes": k,
+             "wall_s": round(time.perf_counter() - t0, 1),
              "threads": threads, "worker_env": dict(args.worker_env), "idle_wait": not args.no_idle_wait,
              "environment": {k: v for k, v in environment.collect(threads, environment.thread_env(threads)).items()
                              if k in ("machine", "cpu", "frameworks", "python", "git")},
              "cells": rows}
     return finish(table, args)
+
+
+def combined(runs: list) -> dict:
+    """The referee of one pair from its fresh processes: the median plain loop and timer, each process's plain loop
+    in "processes"; the first error if any failed."""
+    errors = [r for r in runs if "error" in r]
+    if errors or len(runs) == 1:
+        return (errors or runs)[0]
+    timers = [r["timer_s"] for r in runs if r.get("timer_s")]
+    return {**runs[0], "plain_s": statistics.median(r["plain_s"] for r in runs),
+            "timer_s": statistics.median(timers) if timers else None, "processes": [r["plain_s"] for r in runs]}
 
 
 def finish(table, args) -> int:
@@ -268,8 +293,9 @@ HEAD = ["task", "impl", "device", "harness", "plain loop", "ratio", "range", "re
 def print_table(table) -> None:
     from rich.console import Console
     from rich.table import Table
+    k = table.get("processes", 1)
     t = Table(title=f"fwbench verify: harness vs fresh-process referees, median of {table['pairs']} pairs "
-                    f"(tolerance ±{table['tolerance']:.0%})")
+                    + (f"of {k} processes a side " if k > 1 else "") + f"(tolerance ±{table['tolerance']:.0%})")
     for col in HEAD:
         t.add_column(col, justify="left" if col in ("task", "impl", "device", "verdict") else "right")
     for row in rows_of(table):
