@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -166,3 +167,20 @@ def test_efficiency_states_the_measured_peak_before_the_theoretical(report_dir, 
     assert cpu["peak_measured_gflops"] and 0 <= measured < theoretical
     assert f"{cpu['peak_measured_gflops']:.0f} GFLOP/s" in section
     assert "of measured peak" in section
+
+
+def test_a_cell_from_several_processes_shows_their_spread(tmp_path):
+    import synth
+    from bench.report.frame import load_frame
+    many, one = synth.cell("mlp", "torch/eager", 300e-6), synth.cell("mlp", "numpy/manual", 100e-6)
+    many["step"].update(processes=[{"median_s": s, "block": 40, "iqr_s": 1e-6} for s in (261e-6, 300e-6, 429e-6)],
+                        process_spread=429 / 261)
+    path = synth.write(tmp_path / "r.json", [many, one])
+    df, _ = load_frame([path])
+    rows = df.set_index("impl")
+    assert rows.loc["torch/eager", "processes"] == 3 and abs(rows.loc["torch/eager", "process_spread"] - 1.644) < 1e-3
+    assert rows.loc["numpy/manual", "processes"] == 1 and math.isnan(rows.loc["numpy/manual", "process_spread"])
+    code, _, err = synth.fwbench("report", path, "--out", tmp_path / "rep")
+    assert code == 0, err
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "3 processes: the slowest&#39;s median 1.6× the fastest&#39;s" in html

@@ -26,6 +26,8 @@ Columns (None/NaN where a cell lacks the field, e.g. skipped or failed cells):
   peak_measured_gflops  the best large sgemm measured in the run (environment.cpu.peak_measured_gflops);
                 pct_measured: 100 * gflops / it
   overhead_s    the harness's per-step timing-loop overhead for this run
+  processes     worker processes the cell was timed in (fwbench run --processes); process_spread: the slowest
+                process's median over the fastest's (NaN for one process)
 
 Columns in NUMERIC are float (NaN when missing); the others keep Python objects (None when missing).
 """
@@ -40,11 +42,12 @@ COLUMNS = ("source", "machine", "run_id", "created", "profile", "task", "impl", 
            "block", "n_samples", "samples_s", "traces_build", "traces_steady", "retrace_size",
            "retrace_first_step_s", "retrace_traces", "grad_max_rel_err", "grad_loss_rel_err", "grad_tol",
            "grad_ok", "peak_rss_bytes", "gpu_peak_bytes", "flops", "gflops", "peak_gflops", "pct_peak",
-           "peak_measured_gflops", "pct_measured", "overhead_s")
+           "peak_measured_gflops", "pct_measured", "overhead_s", "processes", "process_spread")
 
 NUMERIC = ("import_s", "setup_s", "build_s", "first_step_s", "median_s", "ci_lo_s", "ci_hi_s", "iqr_s", "min_s",
            "mean_s", "rel_iqr", "precision_pct", "target_pct", "retrace_first_step_s", "grad_max_rel_err", "grad_loss_rel_err", "grad_tol",
-           "flops", "gflops", "peak_gflops", "pct_peak", "peak_measured_gflops", "pct_measured", "overhead_s")
+           "flops", "gflops", "peak_gflops", "pct_peak", "peak_measured_gflops", "pct_measured", "overhead_s",
+           "process_spread")
 
 
 def _num(v):
@@ -103,6 +106,8 @@ def row(cell: dict, data: dict, source: str = "<memory>") -> dict:
         "pct_peak": 100 * gflops / peak if gflops and peak else None,
         "peak_measured_gflops": measured, "pct_measured": 100 * gflops / measured if gflops and measured else None,
         "overhead_s": _num((data.get("harness") or {}).get("overhead_s")),
+        "processes": len(step["processes"]) if step.get("processes") else (1 if step else None),
+        "process_spread": _num(step.get("process_spread")),
     }
 
 

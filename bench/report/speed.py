@@ -20,6 +20,9 @@ def _step_cell(r, best) -> dict:
         title = (title + "; " if title else "") + f"95% CI ±{r['precision_pct']:.2g}% of the median" + (
             "" if missing(r.get("target_pct")) else f" (target ±{r['target_pct']:g}%" + (
                 ": missed)" if missed else ": met)"))
+    if not missing(r.get("process_spread")):
+        title = (title + "; " if title else "") + (f"{r['processes']:.0f} processes: the slowest's median "
+                                                   f"{fmt_x(r['process_spread'])} the fastest's")
     text = fmt_s(r["median_s"]) + (" ~" if r["noisy"] else "") + (" ✗" if missed else "")
     return cell(text, cls.strip(), sub=f"{fmt_s(r['ci_lo_s'])} – {fmt_s(r['ci_hi_s'])}", title=title)
 
