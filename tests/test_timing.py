@@ -60,6 +60,19 @@ def test_calibrate_finds_a_block_of_at_least_the_minimum(dev):
     assert timing.calibrate(dev.step, dev.sync, 0.01, max_n=1000)[0] == 1000
 
 
+def test_calibrate_is_not_fooled_by_one_slow_reading(dev):
+    """The first readings are 3x slow (another tenant); the check blocks are not: n fits the quick step."""
+    slow, quick = 0.003, 0.001
+
+    def sync():
+        dev.cost = slow if dev.syncs < 2 else quick      # 1 and 4 steps slow (calibration), then the checks quick
+        Device.sync(dev)
+    n, seconds = timing.calibrate(dev.step, sync, 0.01)
+    assert n * quick >= 0.01 and seconds == pytest.approx(n * quick, rel=0.2)
+    dev.syncs, dev.cost = 0, quick                       # a steady step: the checks change nothing
+    assert timing.calibrate(dev.step, dev.sync, 0.01)[0] == timing.calibrate(dev.step, dev.sync, 0.01, checks=0)[0]
+
+
 def test_calibrate_grows_from_a_zero_reading(monkeypatch):
     clock = Clock()
     monkeypatch.setattr(timing.time, "perf_counter", clock)
@@ -140,7 +153,7 @@ def test_calibrate_grows_at_most_100x_and_at_least_2x_per_short_block(dev, monke
     monkeypatch.setattr(timing, "run_block", lambda step, sync, n: (tried.append(n), real(step, sync, n))[1])
     dev.cost = 1e-4
     # 1 step: 0.1 ms, 121x short of 1.2 x 10.1 ms -> x100; 100 steps: 10 ms, 1% short -> x2 (not x1.21)
-    assert timing.calibrate(dev.step, dev.sync, 0.0101)[0] == 200 and tried == [1, 100, 200]
+    assert timing.calibrate(dev.step, dev.sync, 0.0101)[0] == 200 and tried == [1, 100, 200, 200, 200]   # 2 checks
 
 
 def test_median_of_odd_and_even_counts():
