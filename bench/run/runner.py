@@ -81,9 +81,11 @@ def merge_processes(records: list, k: int) -> list:
     any failed, skipped if all were; else step from the per-round medians, with each process's median, block and
     IQR in step.processes and max/min of their medians in step.process_spread, the most short blocks of one
     process; the phases' medians; the first process's gradient check, memory and build traces, the steady-state
-    traces of all."""
+    traces of all. With one process: the records as they are."""
     import statistics
     from bench.run import timing
+    if k == 1:
+        return list(records)
     out = []
     for j in range(0, len(records), k):
         group = records[j:j + k]
