@@ -9,8 +9,10 @@ Each process builds the cell with `bench.api`, warms up 0.2 s and calibrates a b
   busiest threads;
 - with --windows, three times it sleeps 0.5 s (as a worker does while the others run) and loops for 1.5 s.
   A line per visit: the median step of each 100-ms window.
-The processes run one after another, the cells interleaved, so each cell sees the same minutes. numpy/manual
-(one thread, no runtime) is the control: it moves only with the machine. Evidence for README, not a test.
+The processes run one after another, the cells interleaved, so the cells see the same minutes but a cell's
+processes do not: their differences are the process's and the minute's together (`fwbench run --processes K`
+separates them, its processes interleaved block by block). numpy/manual (one thread, no runtime) is the
+control. Evidence for README, not a test.
 """
 import argparse
 import json

@@ -652,8 +652,8 @@ def add_arguments(p):
     p.add_argument("--processes", type=int, default=1, metavar="K",
                    help="time every cell in K worker processes of each framework, blocks alternating between them "
                         "round by round; a cell's sample of a round is the median of its K processes, and the record "
-                        "keeps each process's median (a multi-threaded step can differ by 10-65%% from one fresh "
-                        "process to the next here: README). Default 1; K times the work")
+                        "keeps each process's median and the slowest over the fastest (a check of the cells you cite: "
+                        "torch/eager cnn's processes differed by 14%% here). Default 1; K times the work")
     p.add_argument("--cell-timeout", type=float, default=600.0, metavar="S",
                    help="seconds one cell's phase may take before its worker is killed (default 600)")
     p.add_argument("--examples", action="store_true",

@@ -112,8 +112,7 @@ def add_arguments(p):
     p.add_argument("--pairs", type=int, default=3, help="harness runs, each paired with a referee per cell (default 3)")
     p.add_argument("--processes", type=int, default=1, metavar="K",
                    help="K processes a side in every pair: the harness run with --processes K, and K fresh referee "
-                        "processes per cell, their median (default 1; one fresh process of a multi-threaded cell can "
-                        "be 10-65%% off the next here)")
+                        "processes per cell, their median (default 1)")
     p.add_argument("--tolerance", type=float, default=10.0, metavar="PCT",
                    help="largest allowed |harness/referee - 1| in %% (default 10)")
     p.add_argument("--referee-budget", type=float, default=1.5, metavar="S",
