@@ -64,6 +64,14 @@ def precise(target_pct: float, merged: bool = False) -> Callable[[dict], bool]:
     return lambda samples: all(timing.precision_pct(timing.stats(s)) <= target_pct for s in samples.values())
 
 
+def precision_of(step: dict, target_pct: float | None) -> dict:
+    """step.precision of a `timing.stats` dict: the 95% CI half-width reached (% of the median), the target, met."""
+    from bench.run import timing
+    reached = timing.precision_pct(step)
+    return {"reached_pct": round(reached, 3) if reached != float("inf") else None, "target_pct": target_pct,
+            "met": None if target_pct is None else reached <= target_pct}
+
+
 def process_sides(k: int) -> tuple:
     """The sides of `fwbench run --processes K`: K sets of workers of the same Python and checkout."""
     return (Side(),) + tuple(Side(f"process{j}") for j in range(2, k + 1))
@@ -105,9 +113,7 @@ def merge_processes(records: list, k: int) -> list:
                 "processes": [{"median_s": s["median_s"], "block": s["block"], "iqr_s": s["iqr_s"]} for s in steps]}
         medians = [s["median_s"] for s in steps]
         step["process_spread"] = max(medians) / min(medians)
-        reached, target = timing.precision_pct(step), steps[0]["precision"]["target_pct"]
-        step["precision"] = {"reached_pct": round(reached, 3) if reached != float("inf") else None,
-                             "target_pct": target, "met": None if target is None else reached <= target}
+        step["precision"] = precision_of(step, steps[0]["precision"]["target_pct"])
         phases = {key: statistics.median(r["phases"][key] for r in group) for key in group[0]["phases"]}
         reasons = [r["reason"] for r in group if r.get("reason")]
         rec.update(step=step, phases=phases, gflops=rec["flops"] / step["median_s"] / 1e9 if rec["flops"] else None,
@@ -232,7 +238,7 @@ class _Scheduler:
             key = st["key"]
             if key in self.procs or key in self.broken or self.skip_reason(st) is not None:
                 continue
-            side, guests = need.setdefault(key, (st["side"], []))
+            guests = need.setdefault(key, (st["side"], []))[1]
             fw = st["cell"]["impl"].split("/")[0]
             if fw != key[1] and fw not in guests:
                 guests.append(fw)
@@ -360,9 +366,7 @@ class _Scheduler:
         minimum = MIN_BLOCK_S[rec["device"]]
         rec["step"] = {**timing.stats(st["samples"]), "block": st["n"], "min_block_s": minimum,
                        "short_blocks": sum(s * st["n"] < minimum for s in st["samples"])}
-        reached, target = timing.precision_pct(rec["step"]), self.until and self.until.target_pct
-        rec["step"]["precision"] = {"reached_pct": round(reached, 3) if reached != float("inf") else None,
-                                    "target_pct": target, "met": None if target is None else reached <= target}
+        rec["step"]["precision"] = precision_of(rec["step"], self.until.target_pct if self.until else None)
         rec["gflops"] = rec["flops"] / rec["step"]["median_s"] / 1e9 if rec["flops"] else None
         why = broken(rec)
         rec.update(status="failed" if why else "ok", reason="; ".join(filter(None, [why, reason])) or None)
