@@ -126,8 +126,10 @@ def test_gpu_cells_are_skipped_never_run_on_the_cpu(tmp_path):
 @pytest.mark.parametrize("how", ["kill", "hang"])
 def test_a_dead_or_hung_worker_fails_only_its_own_cells(how, tmp_path):
     out_file = tmp_path / "r.json"
+    # one thread: two OpenMP threads spinning on a 2-CPU machine that CI's other test process keeps busy can take
+    # seconds per block, and time out by themselves before the test kills or stops the worker
     proc = start("--tasks", "elementwise,single_layer", "--impls", "numpy/manual,torch/eager", "--devices", "cpu",
-                 "--blocks", "40", "--cell-timeout", "3", "--out", str(out_file))
+                 "--blocks", "40", "--cell-timeout", "3", "--threads", "1", "--out", str(out_file))
     pid = worker_pid(proc, "torch")
     wait_for(proc, "round 1/")
     os.kill(pid, signal.SIGKILL if how == "kill" else signal.SIGSTOP)
