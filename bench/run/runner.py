@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WARM_FRACTION = 2          # before each timed block, n // 2 (>= 1) untimed steps: it starts hot, as in a user's loop
 WARM_S = 0.1               # ... and at least this long: a worker that sat idle while the others ran is slow when it
                            # resumes (jax/jit single_layer 1.58x its steady step after 20 ms of warm steps, 1.22x after
-                           # 100 ms; README, scripts/warm_evidence.py)
+                           # 100 ms; docs/measuring.md, reports/evidence/warmup/)
 SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
 IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
 FINISH_S = 0.08            # finishing a record after the rounds (trace count, statistics, freeing it): ~75 ms here
