@@ -630,11 +630,15 @@ def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
         for size in (SWEEPS[task] if spec["sweep"] else [{}]):
             size = canonical(task, size)
             for impl in impls:
+                if impl in registry.IMPLS and registry.task_skip_reason(impl, task):
+                    continue        # a task its folder declares it does not do: not a cell (fwbench list says so)
                 for device in devices:
                     retrace = spec["retrace"] and registry.retrace_how(impl) is not None and size == default
                     cell = {"task": task, "impl": impl, "device": device, "size": size, "variant": None,
                             "retrace": canonical(task, RETRACE[task]) if retrace else None}
                     cells.append(cell)
+    if not cells and task_names and impls:
+        raise UsageError(f"{', '.join(impls)} do not do {', '.join(task_names)} (see fwbench list)")
     return cells
 
 
