@@ -1,4 +1,4 @@
-"""The manual's generated pages: the CLI (from bench.cli's argparse) and the results file (from bench/schema/*.json).
+"""The manual's generated pages: the CLI (bench.cli's argparse), the results file (bench/schema/*.json), the evidence.
 
 mkdocs-gen-files runs this file at every `mkdocs build`, so neither page can drift from the code; nothing it writes
 is committed. `python docs/_gen/reference.py OUT_DIR` writes the same pages without MkDocs.
@@ -105,7 +105,12 @@ def schema_page() -> str:
     return "\n".join(lines)
 
 
-PAGES = {"reference/cli.md": cli_page, "reference/results-file.md": schema_page}
+def evidence_page() -> str:
+    """reports/evidence/README.md, the index of the evidence files, as a page of the manual."""
+    return (ROOT / "reports" / "evidence" / "README.md").read_text()
+
+
+PAGES = {"reference/cli.md": cli_page, "reference/results-file.md": schema_page, "evidence.md": evidence_page}
 
 if __name__ == "__main__" and len(sys.argv) == 2:
     for name, page in PAGES.items():
