@@ -133,21 +133,32 @@ FOUND = ("The slide's 14× is not reproduced here",          # README's findings
          "77 task × implementation pairs checked against a float64 reference")
 
 
-def test_readme_is_a_front_door_whose_findings_are_the_published_results():
+@pytest.fixture(scope="module")
+def readings():
+    """What the report of the published runs reads, at a glance, computed from the results files now."""
     from bench import results
     from bench.report import render
     from bench.report.frame import frame
+    runs = [(p, results.load(ROOT / p)) for p in ("results/cpu-quick.json", "results/cpu-full.json")]
+    return " ".join(" ".join(k for _, _, k in render.context(frame(runs), runs, "x")["glance"]).split())
+
+
+def test_readme_is_a_front_door_whose_findings_are_the_published_results(readings):
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 150
     assert "python3 dev.py test" in readme                                       # .ci/run runs it
     found = " ".join(readme.split("<!-- found:begin -->")[1].split("<!-- found:end -->")[0].split())
-    runs = [(p, results.load(ROOT / p)) for p in ("results/cpu-quick.json", "results/cpu-full.json")]
-    readings = " ".join(" ".join(k for _, _, k in render.context(frame(runs), runs, "x")["glance"]).split())
     for phrase in FOUND:
         assert phrase in found, f"README's findings no longer say: {phrase}"
         assert phrase in readings, f"the published results no longer read: {phrase}"
         found = found.replace(phrase, "")
     assert not re.search(r"\d", found.replace("2-core", "")), f"a figure in README's findings is not checked: {found}"
+
+
+def test_the_slides_page_quotes_the_published_results(readings):
+    page = " ".join((ROOT / "docs" / "slides.md").read_text().split())
+    for phrase in FOUND[:4]:
+        assert phrase in page and phrase in readings, phrase
 
 
 def test_the_worked_example_is_the_folder_the_tests_add():
