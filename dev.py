@@ -16,7 +16,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 STAMP = VENV / ".fwbench-installed"
-EXTRAS = os.environ.get("FWBENCH_EXTRAS", "all,test,report")
+EXTRAS = os.environ.get("FWBENCH_EXTRAS", "all,test,report,docs")
 
 
 def sh(*cmd):

@@ -41,15 +41,21 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from bench import api
+    from bench import api, registry
     for task in api.tasks():
         print(task)
+        undone = {}                      # reason: the implementations whose folder declares it does not do the task
         for impl in api.impls(task):
+            if registry.task_skip_reason(impl, task):
+                undone.setdefault(registry.task_skip_reason(impl, task), []).append(impl)
+                continue
             cells = []
             for device in args.devices:
                 reason = api.skip_reason(impl, device, task)
                 cells.append(f"{device}: {'ok' if reason is None else 'skip (' + reason + ')'}")
             print(f"  {impl:<22} " + "; ".join(cells))
+        for reason, impls in undone.items():
+            print(f"  not done by {', '.join(impls)}: {reason}")
     return 0
 
 

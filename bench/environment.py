@@ -164,7 +164,7 @@ def gpus() -> list[dict]:
             for n, d, m in rows]
 
 
-DATA = ("results", "reports")      # what runs write into the tree: data, not the code that measured it
+DATA = ("results", "reports", "machines")      # what runs write into the tree: data, not the code that measured it
 
 
 def git(root=ROOT) -> dict:

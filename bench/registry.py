@@ -11,6 +11,7 @@ import importlib.util
 import os
 import pkgutil
 import shutil
+from pathlib import Path
 
 DEVICES = ("cpu", "gpu")
 
@@ -25,7 +26,8 @@ def _declarations() -> dict:
         pkg = importlib.import_module(f"implementations.{info.name}")
         for fw, decl in getattr(pkg, "FRAMEWORKS", {}).items():
             found.append((getattr(pkg, "ORDER", 1000), info.name, fw,
-                          {"gpu_imports": (), "install": {}, "env": {}, "allocator": fw, "skip_tasks": {}, **decl,
+                          {"gpu_imports": (), "install": {}, "module_extras": {}, "env": {}, "allocator": fw,
+                           "skip_tasks": {}, **decl,
                            "folder": info.name, "package": pkg}))
     return {fw: decl for _, _, fw, decl in sorted(found, key=lambda f: f[:2])}
 
@@ -131,6 +133,14 @@ def nvidia_gpu_present() -> bool:
     return shutil.which("nvidia-smi") is not None or os.path.exists("/dev/nvidia0")
 
 
+def install_hint(extra: str, root=None) -> str:
+    """The pip command that installs `extra`: editable in a checkout (a pyproject.toml beside bench/), else the wheel's."""
+    root = Path(root) if root else Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file():
+        return f"pip install -e '.[{extra}]'"
+    return f"pip install 'fwbench[{extra}]'"
+
+
 def skip_reason(impl: str, device: str = "cpu") -> str | None:
     """None if `impl` can run on `device` here, else a sentence a person can act on."""
     fw, mode = check_impl(impl)
@@ -138,7 +148,7 @@ def skip_reason(impl: str, device: str = "cpu") -> str | None:
     decl = FRAMEWORKS[fw]
     for name in modules(fw, device):
         if not _installed(name):
-            hint = decl["install"].get(name, f"pip install '.[{decl['extra']}]'")
+            hint = decl["install"].get(name) or install_hint(decl["module_extras"].get(name, decl["extra"]))
             return f"{name} is not installed ({hint})"
     if device == "gpu" and not nvidia_gpu_present():
         return "no GPU on this machine (no NVIDIA driver found)"

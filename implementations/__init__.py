@@ -6,8 +6,9 @@ A folder is a framework to the harness through what its `__init__.py` declares (
     FRAMEWORKS = {id: {         # one entry per worker process it needs: "<id>/<mode>" are its implementation ids
         "imports": (...),       # modules its worker imports (timed as import_s; the first one's version is reported)
         "gpu_imports": (...),   # more modules a GPU worker needs (optional)
-        "extra": "name",        # the pyproject extra that installs them: pip install '.[name]'
-        "install": {module: "how to install it"},   # where that is not the extra (optional)
+        "extra": "name",        # the pyproject extra that installs them: pip install 'fwbench[name]' (-e '.[name]')
+        "module_extras": {module: "extra"},         # a module another extra installs (optional)
+        "install": {module: "how to install it"},   # where no extra does (optional)
         "env": {...},           # environment its worker sets before the imports (optional)
         "allocator": "fw",      # whose GPU allocator counts its memory (default: the id)
         "worker": "fw",         # run its cells in that framework's worker process (default: its own); its env is set

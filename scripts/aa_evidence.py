@@ -17,7 +17,7 @@ through this file (--as-worker), which wraps that cell's step() with a busy-wait
 the step's own duration. Normal runs never see it. --reuse DIR judges the separate runs kept in an earlier
 working folder again (its runs/ folder) instead of taking new ones: the verdicts of today's `compare` on the
 same measurements. --write-noise records the run-to-run noise (the largest
-change of a cell's median between plain runs of the first half, rounded up to 5%) in bench/noise.json.
+change of a cell's median between plain runs of the first half, rounded up to 5%) in machines/noise.json.
 """
 from __future__ import annotations
 
@@ -177,7 +177,7 @@ def main() -> int:
     p.add_argument("--reuse", metavar="DIR", help="compare: judge the runs kept in DIR/runs by an earlier call "
                    "(its working folder) instead of taking new ones")
     p.add_argument("--out", help="write every figure as JSON here")
-    p.add_argument("--write-noise", action="store_true", help="record the run-to-run noise in bench/noise.json")
+    p.add_argument("--write-noise", action="store_true", help="record the run-to-run noise in machines/noise.json")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     knobs = ["--devices", "cpu"] + (["--threads", args.threads] if args.threads else [])

@@ -47,10 +47,11 @@ class Manual(numpy_core.Manual):
 
 @pytest.fixture(scope="module")
 def toy_checkout(tmp_path_factory):
-    """A copy of bench/ and implementations/ with one more folder, implementations/toy/."""
+    """A copy of bench/, implementations/ and pyproject.toml with one more folder, implementations/toy/."""
     root = tmp_path_factory.mktemp("checkout")
     for name in ("bench", "implementations"):
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", root)                   # a checkout: install hints are editable
     toy = root / "implementations" / "toy"
     toy.mkdir()
     (toy / "__init__.py").write_text(TOY_INIT)
@@ -64,7 +65,7 @@ def test_a_new_folder_is_a_new_framework_run_in_the_worker_it_declares(toy_check
     listed = subprocess.run([sys.executable, "-m", "bench", "list", "--devices", "cpu"], cwd=toy_checkout,
                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(toy_checkout)})
     assert listed.returncode == 0, listed.stderr
-    assert "toy/manual" in listed.stdout and "fwbench_no_such_module is not installed (pip install '.[toy]')" \
+    assert "toy/manual" in listed.stdout and "fwbench_no_such_module is not installed (pip install -e '.[toy]')" \
         in listed.stdout
     out = toy_checkout / "toy.json"
     run = subprocess.run([sys.executable, "-m", "bench", "run", "--tasks", "single_layer", "--impls",
@@ -78,7 +79,7 @@ def test_a_new_folder_is_a_new_framework_run_in_the_worker_it_declares(toy_check
     assert records[0]["gradcheck"]["ok"] and records[2]["gradcheck"]["ok"]
     assert list(data["environment"]["workers"]) == ["toy/cpu"]         # the guest ran in its host's process
     assert records[2]["phases"]["import_s"] >= records[0]["phases"]["import_s"]
-    assert records[1]["reason"] == "fwbench_no_such_module is not installed (pip install '.[toy]')"
+    assert records[1]["reason"] == "fwbench_no_such_module is not installed (pip install -e '.[toy]')"
 
 
 def test_every_framework_has_a_quick_cell_and_a_declared_paradigm_and_colour():
@@ -118,4 +119,19 @@ def test_a_missing_backend_skips_with_the_extra_that_installs_it(fw, monkeypatch
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == backend else real(name, *a))
     impl = next(i for i in registry.IMPLS if i.split("/")[0] == fw)
     extra = next(d["extra"] for d in registry.FRAMEWORKS.values() if d["imports"] == (backend,))
-    assert api.skip_reason(impl, "cpu") == f"{backend} is not installed (pip install '.[{extra}]')"
+    assert api.skip_reason(impl, "cpu") == f"{backend} is not installed (pip install -e '.[{extra}]')"
+
+
+def test_a_task_a_folder_does_not_do_is_no_cell_of_any_profile_and_is_listed_once():
+    undone = [(i, t) for i in registry.IMPLS for t in api.tasks() if registry.task_skip_reason(i, t)]
+    assert undone, "no framework declares a task it does not implement"
+    for profile in runner.PROFILES:
+        grid = {(c["impl"], c["task"]) for c in runner.make_cells(profile, api.tasks(), None, ["cpu", "gpu"])}
+        assert grid and not grid & set(undone), profile
+    impl, task = undone[0]
+    with pytest.raises(runner.UsageError, match=f"{impl} do not do {task}"):
+        runner.make_cells("quick", [task], [impl], ["cpu"])
+    listed = subprocess.run([sys.executable, "-m", "bench", "list", "--devices", "cpu"], cwd=ROOT,
+                            capture_output=True, text=True)
+    reason = registry.task_skip_reason(impl, task)
+    assert listed.stdout.count(reason) == 1 and f"not done by {impl}" in listed.stdout

@@ -9,7 +9,7 @@ from bench import api, registry
 def test_missing_framework_is_a_skip_reason(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a))
-    assert api.skip_reason("jax/jit", "cpu") == "jax is not installed (pip install '.[jax]')"
+    assert api.skip_reason("jax/jit", "cpu") == "jax is not installed (pip install -e '.[jax]')"
     with pytest.raises(api.SkipCell, match="jax is not installed"):
         api.make("mlp", "jax/jit")
     assert api.skip_reason("numpy/manual", "cpu") is None
@@ -40,3 +40,9 @@ def test_skip_reason_rejects_unknown_names():
         api.skip_reason("numpy/manual", "npu")
     with pytest.raises(ValueError, match="valid implementations"):
         api.skip_reason("numpy", "cpu")
+
+
+def test_install_hints_fit_a_checkout_and_a_wheel(tmp_path):
+    assert registry.install_hint("torch", tmp_path) == "pip install 'fwbench[torch]'"        # site-packages
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'fwbench'\n")
+    assert registry.install_hint("torch", tmp_path) == "pip install -e '.[torch]'"           # a checkout

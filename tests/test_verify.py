@@ -301,7 +301,7 @@ def test_torchs_timer_times_with_the_threads_of_the_plain_loop():
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this platform")
 def test_a_pinned_referee_runs_on_the_cpus_it_was_given_and_an_unpinned_one_on_all():
-    """scripts/regimes.py pins the referee to one CPU; verify leaves it where the system puts it."""
+    """reports/evidence/processes/regimes.py pins the referee to one CPU; verify leaves it where the system puts it."""
     cell = runner.make_cells("quick", ["elementwise"], ["numpy/manual"], ["cpu"])[0]
     first = min(os.sched_getaffinity(0))
     assert verify.referee(cell, str(runner.ROOT), budget=0.05, timeout=120, cpus={first})["cpus"] == [first]

@@ -32,7 +32,7 @@ def add_arguments(p):  # pragma: no mutate block
     p.add_argument("--noise", type=float, metavar="PCT",
                    help="the machine's run-to-run noise in percent (default: from --history, else the noise file; 0 = "
                         "ignore the noise file)")
-    p.add_argument("--noise-file", metavar="FILE", help="noise file to read (default: bench/noise.json)")
+    p.add_argument("--noise-file", metavar="FILE", help="noise file to read (default: machines/noise.json)")
     p.add_argument("--history", metavar="DIR", action="append",
                    help="earlier results files (or folders) of this machine: its run-to-run noise is the 99th "
                         "percentile of the shift-corrected change of a cell between consecutive runs there "

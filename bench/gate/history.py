@@ -18,7 +18,7 @@ def add_arguments(p):
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="PCT",
                    help=f"compare's threshold between consecutive runs (default {DEFAULT_THRESHOLD:g})")
     p.add_argument("--noise", type=float, metavar="PCT", help="run-to-run noise in percent (default: noise file)")
-    p.add_argument("--noise-file", metavar="FILE", help="noise file to read (default: bench/noise.json)")
+    p.add_argument("--noise-file", metavar="FILE", help="noise file to read (default: machines/noise.json)")
 
 
 def run_label(data: dict) -> str:

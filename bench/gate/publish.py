@@ -6,6 +6,7 @@
                                      and compare.md: its verdict against the previous run of the same kind
     SITE/results/<machine>/<file>    every results file, byte for byte, for download
     SITE/site.json                   the index as data
+    SITE/docs/                       the manual (docs/, MkDocs), where this runs from a checkout with the docs extra
 
 Folders are searched recursively for *.json. The site is built in a temporary folder and then swapped in, so
 re-running on a grown results folder replaces the whole site at once; nothing in it needs a server or the network.
@@ -33,7 +34,7 @@ def add_arguments(p):
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="PCT",
                    help=f"compare's threshold between consecutive runs (default {DEFAULT_THRESHOLD:g})")
     p.add_argument("--noise", type=float, metavar="PCT", help="run-to-run noise in percent (default: noise file)")
-    p.add_argument("--noise-file", metavar="FILE", help="noise file to read (default: bench/noise.json)")
+    p.add_argument("--noise-file", metavar="FILE", help="noise file to read (default: machines/noise.json)")
 
 
 def slug(text: str) -> str:
@@ -99,7 +100,7 @@ def run_row(path: Path, data: dict, href: str) -> dict:
 
 def build(machines: dict, site: Path, title: str, threshold_pct, noise_pct=None, noise_file=None) -> dict:
     """Write the whole site into the empty folder `site`; return the index (site.json's content)."""
-    from bench.gate import compare, history, rules
+    from bench.gate import compare, history, manual, rules
     from bench.report import render
     from bench.report.frame import frame
     index = {"title": title, "machines": []}
@@ -136,6 +137,7 @@ def build(machines: dict, site: Path, title: str, threshold_pct, noise_pct=None,
         index["machines"].append({"machine": machine, "folder": name, "history": f"{name}/history.html",
                                   "regressions": len(ctx["regressions"]), "runs": rows[::-1], "latest": latest})
     index["machines"].sort(key=lambda m: max(r["created"] for r in m["runs"]), reverse=True)
+    index["manual"] = manual.build(site / "docs")            # the manual beside the reports, or why it is not
     (site / MARKER).write_text(json.dumps(index, indent=1, default=str) + "\n", encoding="utf-8")
     (site / "index.html").write_text(render_index(index), encoding="utf-8")
     return index

@@ -12,7 +12,8 @@ from pathlib import Path
 from bench.errors import UsageError
 
 P_MAX = 0.002                 # asv: Mann-Whitney U p below this counts as significant
-NOISE_FILE = Path(__file__).resolve().parent.parent / "noise.json"   # bench/noise.json
+# machine data; not under results/, whose folders fwbench publish/compare scan for results files (*.json)
+NOISE_FILE = Path(__file__).resolve().parents[2] / "machines" / "noise.json"
 REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
 INCONCLUSIVE = "inconclusive"            # ab: the ratio's CI straddles the threshold when the time ran out
 ENV, ONLY_BASE, ONLY_NEW = "environment differs", "only in base", "only in new"

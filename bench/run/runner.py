@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WARM_FRACTION = 2          # before each timed block, n // 2 (>= 1) untimed steps: it starts hot, as in a user's loop
 WARM_S = 0.1               # ... and at least this long: a worker that sat idle while the others ran is slow when it
                            # resumes (jax/jit single_layer 1.58x its steady step after 20 ms of warm steps, 1.22x after
-                           # 100 ms; README, scripts/warm_evidence.py)
+                           # 100 ms; docs/measuring.md, reports/evidence/warmup/)
 SALVAGE_MIN_BLOCKS = 3     # an interrupted cell with at least this many blocks is kept (status ok, reason says so)
 IMPORT_TIMEOUT_S = 120.0   # a framework import may take this long even when --cell-timeout is shorter
 FINISH_S = 0.08            # finishing a record after the rounds (trace count, statistics, freeing it): ~75 ms here
@@ -630,11 +630,15 @@ def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
         for size in (SWEEPS[task] if spec["sweep"] else [{}]):
             size = canonical(task, size)
             for impl in impls:
+                if impl in registry.IMPLS and registry.task_skip_reason(impl, task):
+                    continue        # a task its folder declares it does not do: not a cell (fwbench list says so)
                 for device in devices:
                     retrace = spec["retrace"] and registry.retrace_how(impl) is not None and size == default
                     cell = {"task": task, "impl": impl, "device": device, "size": size, "variant": None,
                             "retrace": canonical(task, RETRACE[task]) if retrace else None}
                     cells.append(cell)
+    if not cells and task_names and impls:
+        raise UsageError(f"{', '.join(impls)} do not do {', '.join(task_names)} (see fwbench list)")
     return cells
 
 

@@ -84,7 +84,7 @@ print("FWBENCH-REFEREE " + json.dumps(out), flush=True)
 
 def referee(cell: dict, root: str, budget: float, timeout: float, cpus: set | None = None) -> dict:
     """Time one cell in a fresh process with the user's environment; {"plain_s", "timer_s", ...} or {"error"}.
-    `cpus`: pin the process to these CPUs (scripts/regimes.py; verify leaves the placement to the system)."""
+    `cpus`: pin the process to these CPUs (reports/evidence/processes/regimes.py; verify leaves the placement to the system)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     args = [sys.executable, "-c", REFEREE, cell["task"], cell["impl"], cell["device"], json.dumps(cell["size"]),

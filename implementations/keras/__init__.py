@@ -19,7 +19,7 @@ def _backend(name, jit_over, eager_over, colours, quick):
              "eager": {"paradigm": "define-by-run", "colour": colours[1], "wraps": eager_over, "about": EAGER}}
     for mode, info in modes.items():
         info["quick"] = QUICK if mode == quick else False
-    return {"imports": ("keras", name), "extra": "keras", "install": {name: f"pip install '.[{name}]'"},
+    return {"imports": ("keras", name), "extra": "keras", "module_extras": {name: name},
             "env": {"KERAS_BACKEND": name}, "worker": name,
             "modes": {m: v for m, v in modes.items() if v["wraps"]}, "skip_tasks": {"elementwise": SKIP}}
 

@@ -1,6 +1,6 @@
 """Does a shorter warm-up for a block that follows another block of the same worker change what is measured?
 
-  python scripts/warm_rule_ab.py --rounds 32 [--sibling-ms 50] [--out rule.json]
+  python reports/evidence/warmup/warm_rule_ab.py --rounds 32 [--sibling-ms 50] [--out rule.json]
 
 One run of the quick cells through the harness's own scheduler (bench.run.runner.run_cells), with two warm-up rules
 alternating by pairs of rounds (A B B A A B ...: each rule sees both round directions equally often):
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]   # reports/evidence/<topic>/ -> the repository
 
 
 def main(argv=None) -> int:

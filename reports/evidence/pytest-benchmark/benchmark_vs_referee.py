@@ -2,7 +2,7 @@
 `fwbench verify --out` table (the same cells, ideally taken back to back on the same idle machine).
 
   pytest --benchmark --benchmark-json=bench.json tests/test_benchmark.py
-  python scripts/benchmark_vs_referee.py bench.json reports/verify-....json [--markdown out.md]
+  python reports/evidence/pytest-benchmark/benchmark_vs_referee.py bench.json reports/evidence/verify/verify-....json [--markdown out.md]
 
 A measurement, not a test: the evidence behind README's paragraph on `pytest --benchmark`.
 """

@@ -1,7 +1,7 @@
 """How a cell's step time differs between fresh processes, and moves inside one: plain loops, nothing from bench
 but the workload.
 
-Usage: python scripts/process_modes.py OUT.jsonl TASK/IMPL [TASK/IMPL ...] [--processes 6] [--windows]
+Usage: python reports/evidence/processes/process_modes.py OUT.jsonl TASK/IMPL [TASK/IMPL ...] [--processes 6] [--windows]
 
 Each process builds the cell with `bench.api`, warms up 0.2 s and calibrates a block to >= 10 ms. Then:
 - by default, it times 100 blocks. A line per process: the median step, minor page faults and context switches
@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]   # reports/evidence/<topic>/ -> the repository
 PRELUDE = r"""
 import json, os, resource, statistics, sys, time
 from bench import api

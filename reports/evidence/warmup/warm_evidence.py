@@ -1,6 +1,6 @@
 """How long must a cell warm up before its timed block, after its worker sat idle while another one ran?
 
-  python scripts/warm_evidence.py mlp:keras-jax/jit --after cnn:numpy/manual --rounds 30 [--out warm.jsonl]
+  python reports/evidence/warmup/warm_evidence.py mlp:keras-jax/jit --after cnn:numpy/manual --rounds 30 [--out warm.jsonl]
 
 Two harness workers: W holds the TARGET cell, O (optional) holds another cell. Each round, for every warm-up
 length in --warm-ms (order rotating from round to round): O times one block of its cell, the runner waits until O
@@ -17,7 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]   # reports/evidence/<topic>/ -> the repository
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,6 @@
 """How much does a cell's step time vary from one fresh process to the next, and does the CPU placement explain it?
 
-  python scripts/regimes.py single_layer:tensorflow/session single_layer:jax/jit ... --procs 4 [--out regimes.jsonl]
+  python reports/evidence/processes/regimes.py single_layer:tensorflow/session single_layer:jax/jit ... --procs 4 [--out regimes.jsonl]
 
 For each TASK:IMPL, --procs fresh processes per placement, each `fwbench verify`'s own referee (bench.run.verify:
 the user's untouched environment, a plain loop's median and the framework's timer): `all` lets the process use
@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]   # reports/evidence/<topic>/ -> the repository
 
 
 def clusters(values: list[float], gap: float = 1.25) -> int:
