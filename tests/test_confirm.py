@@ -191,3 +191,45 @@ def test_bisect_bad_input_exit_2():
     assert code == 2 and "no commits in HEAD..HEAD" in err
     code, out, err = fwbench("bisect", "no-such-rev", "HEAD", "--tasks", "mlp", "--impls", "numpy/manual")
     assert code == 2 and "no-such-rev: not a commit" in err
+
+
+def git_history(path, n):
+    """A git repository at `path` with a base commit and `n` commits on top (one merge among them when n >= 3)."""
+    run = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=path, check=True,
+                                    capture_output=True, text=True).stdout.strip()
+    run("init", "-q", "-b", "main")
+    for i in range(n + 1):
+        if i == 2 and n >= 3:                     # commit 2 merges a side branch of two commits
+            run("checkout", "-q", "-b", "side")
+            for k in range(2):
+                (path / f"side{k}").write_text("x")
+                run("add", "-A")
+                run("commit", "-qm", f"side {k}")
+            run("checkout", "-q", "main")
+            run("merge", "-q", "--no-ff", "side", "-m", f"commit {i}")
+            continue
+        (path / "f").write_text(str(i))
+        run("add", "-A")
+        run("commit", "-qm", f"commit {i}")
+    return [run("rev-parse", f"HEAD~{k}") for k in range(n, -1, -1)]    # base first
+
+
+def test_bisect_candidates_are_the_first_parent_commits_after_good(tmp_path):
+    shas = git_history(tmp_path, 4)
+    good, commits = bisect.candidates(shas[0][:8], "main", tmp_path)
+    assert good == shas[0] and [c for c, _ in commits] == shas[1:]          # the side branch's commits are not
+    assert [s for _, s in commits] == ["commit 1", "commit 2", "commit 3", "commit 4"]
+
+
+def test_bisect_cli_prints_each_step_and_the_first_bad_commit(monkeypatch, tmp_path):
+    commits, measure, calls = fake_ab(2, 5)
+    monkeypatch.setattr(bisect, "candidates", lambda good, bad, root: ("good", [(c, f"subject of {c}") for c in commits]))
+    monkeypatch.setattr(bisect, "ab_measure", lambda args, root, out: lambda b, n, a: (measure(b, n, a), "detail"))
+    code, out, err = fwbench("bisect", "v1", "v2", "--tasks", "mlp", "--impls", "numpy/manual", "--json", tmp_path / "b.json")
+    assert code == 0, err
+    assert "first bad commit: c2 subject of c2" in out
+    assert out.count("  step ") == len(calls) and "step good -> c4 'subject of c4': regression => bad  [detail]" in out
+    assert json.loads((tmp_path / "b.json").read_text())["first_bad"] == "c2"
+    commits, measure, calls = fake_ab(None, 5)
+    code, out, err = fwbench("bisect", "v1", "v2", "--tasks", "mlp", "--impls", "numpy/manual")
+    assert code == 1 and "v2 is not slower than v1 at 5%: nothing to bisect" in out
