@@ -42,7 +42,7 @@ slow=$(git log --format=%H --grep="computes its forward pass twice" -n 1)
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2- | sed 's/^ //' || uname -m)
 
 {
-  echo "# fwbench bisect demo: $(date -u +%Y-%m-%dT%H:%M:%SZ), CPU: $cpu ($(nproc) CPUs), python $("$py" -c 'import platform; print(platform.python_version())')"
+  echo "# fwbench bisect demo: $(date -u +%Y-%m-%dT%H:%M:%SZ), CPU: $cpu ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before), python $("$py" -c 'import platform; print(platform.python_version())')"
   echo "# clone of ${head:0:10} + 6 commits; the slowed one is demo $slow_at, ${slow:0:10}"
   git log --format="#   %h %s" --reverse "$head..HEAD"
   echo "\$ fwbench bisect ${head:0:10} HEAD --tasks single_layer --impls numpy/manual --devices cpu --threshold 20 --threads 1"
