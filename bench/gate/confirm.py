@@ -128,7 +128,8 @@ def markdown(report: dict, trend_url: str | None = None) -> str:
     mark = ":x:" if report["exit"] else ":white_check_mark:"
     link = trend_link(trend_url, report["machine"])
     lines = [f"### {mark} fwbench confirm on {report['machine']}: {headline(report)}", "",
-             f"Change points that `fwbench track` found in the newest of {report['runs']} runs of this machine, each "
+             "Change points that `fwbench track` found in the newest runs of this machine"
+             + (f" ({report['runs']} runs in all)" if report["runs"] else "") + ", each "
              "checked by `fwbench ab` of the commits before and after it (blocks of both interleaved in one run): "
              "an ab regression confirms it." + (f" Trend page: {link}" if link else ""), ""]
     for c in (c for c in report["changes"] if c["status"] == CONFIRMED):
