@@ -16,7 +16,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 STAMP = VENV / ".fwbench-installed"
-EXTRAS = os.environ.get("FWBENCH_EXTRAS", "all,test,report,docs")
+OTAVA = "apache-otava==0.8.0"
+EXTRAS = os.environ.get("FWBENCH_EXTRAS", "all,test,report,docs,lint")
 
 
 def sh(*cmd):
@@ -29,7 +30,7 @@ def sh(*cmd):
 
 def ensure_venv():
     """Create .venv and install fwbench[EXTRAS] into it, unless it is already up to date."""
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + EXTRAS.encode()).hexdigest()
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + EXTRAS.encode() + OTAVA.encode()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == want and PY.exists():
         return
     if not PY.exists():
@@ -37,6 +38,9 @@ def ensure_venv():
         venv.EnvBuilder(with_pip=True).create(VENV)
     sh(PY, "-m", "pip", "install", "-q", "--upgrade", "pip")
     sh(PY, "-m", "pip", "install", "-q", "-e", f".[{EXTRAS}]")
+    # `fwbench track`'s change points: Apache Otava without its requirements, which pin numpy==2.2.0 and pull cloud
+    # SDKs; otava.analysis needs only numpy and scipy (bench/gate/changes.py)
+    sh(PY, "-m", "pip", "install", "-q", "--no-deps", OTAVA)
     STAMP.write_text(want)
 
 
