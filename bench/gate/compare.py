@@ -68,8 +68,9 @@ def env_diff(r, base_env: dict, new_env: dict, ignore=()) -> list[str]:
     return [f"{label(k)} {a} -> {b}" for k, (a, b) in pairs.items() if a != b and field(k) not in ignore]
 
 
-def judge(b, n, threshold_pct: float) -> dict:
-    """The verdict for one cell present on both sides: status first, then asv's rule on the samples."""
+def judge(b, n, threshold_pct: float, requested_pct: float | None = None) -> dict:
+    """The verdict for one cell present on both sides: status first, then asv's rule on the samples. Where the
+    noise raised the threshold above `requested_pct`, a change within it is *within noise*, not unchanged."""
     out = {"base_median_s": b["median_s"] if b["status"] == "ok" else None,
            "new_median_s": n["median_s"] if n["status"] == "ok" else None, "ratio": None, "p": None, "test": None}
     if n["status"] == "failed":
@@ -86,6 +87,8 @@ def judge(b, n, threshold_pct: float) -> dict:
     if ratio > limit or ratio < 1 / limit:
         verdict = (rules.REGRESSION if ratio > limit else rules.IMPROVEMENT) if sig else rules.INCONCLUSIVE
         note = "" if sig else "beyond the threshold but not significant: too few or too noisy blocks to tell"
+    elif requested_pct is not None and threshold_pct > requested_pct:
+        verdict, note = rules.WITHIN_NOISE, f"changes below {threshold_pct:.3g}% cannot be seen here"
     return {**out, "ratio": ratio, "p": p, "test": test, "verdict": verdict, "note": note}
 
 
@@ -142,13 +145,14 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
         else:
             factor, source = shifts.get(k, (1.0, "--no-shift"))
             ok = b["status"] == n["status"] == "ok"
-            entry.update(judge(b, run_shift.adjust(n, factor) if ok else n, thr))
+            entry.update(judge(b, run_shift.adjust(n, factor) if ok else n, thr, threshold_pct))
             if ok:
                 raw = n["median_s"] / b["median_s"]
                 entry.update(raw_ratio=raw, shift=factor, shift_from=source)
-                if factor != 1.0:
-                    said = f"shift {(factor - 1) * 100:+.1f}% divided out (raw change {(raw - 1) * 100:+.1f}%)"
-                    entry["note"] = "; ".join(s for s in (entry["note"], said) if s)
+                said = (source if source.startswith(run_shift.NOT_ESTIMATED) else
+                        f"shift {(factor - 1) * 100:+.1f}% divided out (raw change {(raw - 1) * 100:+.1f}%)"
+                        if factor != 1.0 else "")
+                entry["note"] = "; ".join(s for s in (entry["note"], said) if s)
             diff = env_diff(r, benv, nenv, ignore_env)
             if diff and entry["verdict"] not in (rules.SKIPPED, rules.FAILED_BASE, rules.FAILED_BOTH):
                 entry.update(verdict=rules.ENV, note=f"{'; '.join(diff)} (was: {entry['verdict']})")

@@ -11,27 +11,43 @@ of a framework alike looks like a shift (use `fwbench ab` for that).
 """
 from __future__ import annotations
 
-MIN_CELLS = 2             # a shift needs at least this many other cells to estimate it from
+MIN_CELLS = 4             # a shift needs at least this many other cells that agree (see `agreeing`)
+OUTLIER_MADS = 3.0        # ... agree: within this many scaled median absolute deviations of their median
+NOT_ESTIMATED = "shift not estimated"
 HISTORY_QUANTILE = 99     # --history: this percentile of the shift-corrected changes between consecutive runs
 SPREAD_CELLS = 8          # the pair's own noise needs at least this many shared cells
 SPREAD_Z = 3.0            # ... and the threshold is raised to this many of its robust standard deviations
 
 
+def agreeing(logs: list) -> list:
+    """The log changes of `logs` within OUTLIER_MADS scaled median absolute deviations of their median (with a
+    deviation of 0, those equal to the median): a regressed cell among the others is left out, not averaged in."""
+    import numpy as np
+    from scipy.stats import median_abs_deviation
+    if not logs:
+        return []
+    mid, mad = float(np.median(logs)), float(median_abs_deviation(logs, scale="normal"))
+    return [v for v in logs if abs(v - mid) <= OUTLIER_MADS * mad]
+
+
 def estimate(pairs: dict, reference) -> dict:
     """{key: (factor new/base, where it comes from)} for every key of `pairs` ({key: (base row, new row)},
-    rows of bench.report.frame); `reference`: the keys whose ratio of medians may serve to estimate others' shifts."""
+    rows of bench.report.frame); `reference`: the keys whose ratio of medians may serve to estimate others' shifts.
+    A cell's factor is the median change of the *other* reference cells of its worker group that agree (at least
+    MIN_CELLS), else of those of its device, else 1.0 with a source that starts with NOT_ESTIMATED."""
     import numpy as np
     logs = {k: float(np.log(pairs[k][1]["median_s"] / pairs[k][0]["median_s"])) for k in reference}
     out = {}
     for k, (b, _) in pairs.items():
-        same_fw = [v for o, v in logs.items() if o != k and _group(pairs[o][0]) == _group(b)]
-        same_dev = [v for o, v in logs.items() if o != k and pairs[o][0]["device"] == b["device"]]
+        same_fw = agreeing([v for o, v in logs.items() if o != k and _group(pairs[o][0]) == _group(b)])
+        same_dev = agreeing([v for o, v in logs.items() if o != k and pairs[o][0]["device"] == b["device"]])
         if k in reference and len(same_fw) >= MIN_CELLS:
             out[k] = (float(np.exp(np.median(same_fw))), f"{len(same_fw)} other {b['framework']} {b['device']} cells")
         elif len(same_dev) >= MIN_CELLS:
             out[k] = (float(np.exp(np.median(same_dev))), f"{len(same_dev)} other {b['device']} cells")
         else:
-            out[k] = (1.0, "too few shared cells to estimate a shift")
+            out[k] = (1.0, f"{NOT_ESTIMATED} (only {len(same_dev)} other {b['device']} cells agree, "
+                           f"{MIN_CELLS} needed)")
     return out
 
 
