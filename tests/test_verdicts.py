@@ -456,5 +456,3 @@ def test_a_shift_needs_four_other_cells_most_of_which_agree():
     got = shift.estimate(three, set(three))
     assert got[0] == (1.0, "shift not estimated (only 2 of 2 other cpu cells agree)")
     assert got[4] == (1.0, "shift not estimated (only 2 of 2 other cpu cells agree)")
-    split = {k: ok("torch", 1.0 + 0.1 * (k % 2) + 0.001 * k) for k in range(5)}  # 2 v 2: no majority agrees
-    assert shift.estimate(split, set(split))[0][1].startswith("shift not estimated")

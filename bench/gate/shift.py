@@ -11,7 +11,7 @@ of a framework alike looks like a shift (use `fwbench ab` for that).
 """
 from __future__ import annotations
 
-MIN_CELLS = 4             # a shift needs at least this many other cells, of which a majority and at least
+MIN_CELLS = 4             # a shift needs at least this many other cells, of which at least
 MIN_AGREE = 3             # ... this many agree (see `agreeing`): one regressed sibling in 5 does not move it
 OUTLIER_MADS = 3.0        # agree: within this many scaled median absolute deviations of the others' median,
 AGREE_LOG = 0.03          # ... or within 3% of it: 4 medians of one process can lie closer than their noise
@@ -33,8 +33,9 @@ def agreeing(logs: list) -> list:
 
 
 def _enough(agree: list, others: list) -> bool:
-    """At least MIN_CELLS others, of which at least MIN_AGREE and more than half agree."""
-    return len(others) >= MIN_CELLS and len(agree) >= MIN_AGREE and 2 * len(agree) > len(others)
+    """At least MIN_CELLS others, of which at least MIN_AGREE agree (at least half always lie within one median
+    absolute deviation of their median)."""
+    return len(others) >= MIN_CELLS and len(agree) >= MIN_AGREE
 
 
 def estimate(pairs: dict, reference) -> dict:
