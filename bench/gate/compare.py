@@ -1,16 +1,18 @@
 """`fwbench compare BASE NEW`: asv's rule between two results files taken at different times.
 
 A cell is a regression when its median step is slower by more than the threshold AND the difference is
-significant (Mann-Whitney U on the per-block samples at p < 0.002, or non-overlapping 99% bootstrap CIs of
-the medians when there are too few blocks for the test to reach that p). Medians of separate processes on a
-shared machine move by tens of percent, mostly all cells of a worker process alike: that run-wide shift is
-estimated from the other cells both files share and divided out before each cell is tested (bench.gate.shift;
---no-shift turns it off). The threshold is raised to the machine's run-to-run noise when it is known: --noise,
-else the shift-corrected changes between earlier results files of the machine (--history DIR), else the noise
-file (scripts/aa_evidence.py --write-noise measures it); and, with or without those, to the pair's own noise: 3
-robust standard deviations of the shift-corrected changes of the cells both runs share (at least 8 of them).
-A change beyond the threshold that the samples cannot show to be significant is *inconclusive*, not unchanged
-(not gated: run both sides again with more time, or use fwbench ab).
+significant: two-sided Mann-Whitney U on the per-block samples at p < 0.002 where the sample sizes can reach it
+(6 v 7 blocks and up; 6 v 6 cannot: its smallest p is 2/924), else non-overlapping 99% bootstrap CIs of the
+medians. Medians of separate processes on a shared machine move by tens of percent, mostly all cells of a worker
+process alike: that run-wide shift is estimated from the other cells both files share that agree with each
+other, and divided out before each cell is tested (bench.gate.shift; --no-shift turns it off); where too few
+agree, none is divided out and the note says so. The threshold is raised to the machine's run-to-run noise when
+it is known: --noise, else the shift-corrected changes between earlier results files of the machine (--history
+DIR), else the noise file (scripts/aa_evidence.py --write-noise measures it); and, with or without those, to the
+pair's own noise: 3 robust standard deviations of the shift-corrected changes of the cells both runs share (at
+least 8 of them). Where the noise raised it, a change within it is *within noise* (this pair cannot see a change
+that small), not *unchanged*. A change beyond the threshold that the samples cannot show to be significant is
+*inconclusive*. Neither is gated (run both sides again with more time, or use fwbench ab).
 """
 from __future__ import annotations
 
@@ -157,11 +159,16 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
             if diff and entry["verdict"] not in (rules.SKIPPED, rules.FAILED_BASE, rules.FAILED_BOTH):
                 entry.update(verdict=rules.ENV, note=f"{'; '.join(diff)} (was: {entry['verdict']})")
         cells.append(entry)
-    rule = (f"Regression: slower by more than {thr:.3g}% and significant (asv's rule: Mann-Whitney U p < "
-            f"{rules.P_MAX:g} on the per-block samples, or non-overlapping 99% CIs when too few blocks); {why}. ")
-    rule += (f"Before testing, each cell of NEW is divided by the run-wide shift of its framework and device (the "
-             f"median change of the other cells both runs share; a slowdown of a whole framework looks like one, "
-             f"use fwbench ab for that): {run_shift.summary(pairs, ref)}." if shift else
+    rule = (f"Regression: slower by more than {thr:.3g}% and significant (asv's rule: two-sided Mann-Whitney U p < "
+            f"{rules.P_MAX:g} on the per-block samples, or non-overlapping 99% CIs when too few blocks for the test "
+            f"to reach it); {why}. ")
+    if thr > threshold_pct:
+        rule += (f"Changes below {thr:.3g}% cannot be seen here: cells within it are '{rules.WITHIN_NOISE}', not "
+                 f"'{rules.UNCHANGED}'. ")
+    rule += (f"Before testing, each cell of NEW is divided by the run-wide shift of its framework and device: the "
+             f"median change of the other cells both runs share that agree (at least {run_shift.MIN_AGREE} of "
+             f"{run_shift.MIN_CELLS} or more), else of its device, else none (the note says so); a slowdown of a "
+             f"whole framework looks like one, use fwbench ab for that: {run_shift.summary(pairs, ref)}." if shift else
              "No run-wide shift divided out (--no-shift).")
     side = lambda src, d: {"label": d["run_id"], "file": src, "run_id": d["run_id"], "created": d["created"],
                            "commit": (d["environment"].get("git") or {}).get("commit")}

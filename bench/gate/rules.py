@@ -1,5 +1,8 @@
 """The regression gate's shared pieces: statistics, the machine's noise record, verdict tables and outputs.
 
+significant() is asv's test, two-sided Mann-Whitney U at p < P_MAX where the sample sizes can reach it, else
+non-overlapping 99% bootstrap CIs of the medians.
+
 Used by `fwbench compare` (asv's rule between runs taken at different times), `fwbench ab` (pairwise
 ratios of interleaved blocks) and `fwbench history`.
 """
@@ -11,7 +14,7 @@ from pathlib import Path
 
 from bench.errors import UsageError
 
-P_MAX = 0.002                 # asv: Mann-Whitney U p below this counts as significant
+P_MAX = 0.002                 # asv: two-sided Mann-Whitney U p below this counts as significant
 NOISE_FILE = Path(__file__).resolve().parent.parent / "noise.json"   # bench/noise.json
 REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
 INCONCLUSIVE = "inconclusive"            # ab: the ratio's CI straddles the threshold when the time ran out

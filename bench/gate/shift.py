@@ -4,8 +4,10 @@ Two runs taken at different times on a shared machine differ by more than their 
 tenants, the clock, one worker process being a few percent faster than another for its whole life. Such a
 shift moves every cell of a worker process (one per framework and device) alike, and it is not a regression.
 `fwbench compare` divides it out before testing each cell: a cell's shift is the median ratio new/base of the
-medians of the *other* cells both runs share on its device and framework (leave-one-out: a cell's own
-regression does not cancel itself), else of the other cells on its device, else none. Only cells that are ok
+medians of the *other* cells both runs share on its device and worker (leave-one-out: a cell's own regression
+does not cancel itself) that agree with each other (within 3 scaled median absolute deviations of their median,
+or 3%: a regressed sibling is left out, not averaged in); at least MIN_CELLS others of which MIN_AGREE agree,
+else the same over its device, else no shift at all (factor 1.0, "shift not estimated"). Only cells that are ok
 on both sides and whose environment does not differ serve as references. The price: a slowdown of every cell
 of a framework alike looks like a shift (use `fwbench ab` for that).
 """
