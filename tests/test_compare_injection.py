@@ -96,7 +96,7 @@ def test_in_a_real_noisy_pair_one_slowed_cell_moves_no_other_verdict(tmp_path, c
     leaves every other verdict as the pair without it gives. The raised threshold absorbs what the earlier shift
     rule did here too; a cell whose change lies within a point of it can still cross it when the injected cell
     moves the pair's own spread by one rank of its median absolute deviation (other pairs, see
-    reports/evidence/tracking/compare-injection.md)."""
+    reports/evidence/tracking/compare-injection/)."""
     base, new = results.load(AA / "run-aa8.json"), results.load(AA / "run-aa9.json")
     same_kind(base, new)
     code, got, plain = inject(tmp_path, base, new, cell)

@@ -7,6 +7,8 @@ different from compare(BASE, the same NEW without the injection). Run from the r
 checkout's bench importable, e.g. PYTHONPATH=.):
 
     python reports/evidence/tracking/compare_injection.py BASE [NEW] --out reports/evidence/tracking/compare-injection
+
+writes OUT/BASE.json and OUT/BASE.md (OUT/BASE-vs-NEW.* with NEW).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from bench import results
 from bench.gate import compare, rules
 
 FACTORS = (1.10, 1.25)
+EDGE = {rules.WITHIN_NOISE, rules.UNCHANGED}    # the label that flips when the threshold crosses the requested one
 
 
 def scaled(data: dict, index: int, factor: float) -> dict:
@@ -73,7 +76,9 @@ def summary(part: dict) -> dict:
                             "verdicts": dict(sorted({v: sum(r["verdict"] == v for r in rows)
                                                      for v in {r["verdict"] for r in rows}}.items())),
                             "any_other_changed": sum(r["others_changed"] > 0 for r in rows),
-                            "other_changes": sum(r["others_changed"] for r in rows)}
+                            "other_changes": sum(r["others_changed"] for r in rows),
+                            "other_changes_noise_label_only": sum(set(c) == EDGE for r in rows for c in r["changed"].values()),
+                            "threshold_moved": sum(r["threshold_pct"] != part["threshold_pct"] for r in rows)}
     return out
 
 
@@ -90,17 +95,19 @@ def markdown(report: dict) -> str:
                 f"noisy: NEW = another real run ({Path(part['new']).name})")
         lines += [f"## {what}", "", f"BASE `{Path(part['base']).name}`; without injection: exit "
                   f"{part['exit_without']}, {part['counts_without']}; threshold in force {part['threshold_pct']:.3g}%.",
-                  "", "| factor | cells | regression | exit 1 | injections moving another cell | other cells moved |",
-                  "|---|---|---|---|---|---|"]
+                  "", "| factor | cells | regression | exit 1 | verdicts | injections moving another cell | other cells "
+                  "moved | of which only within noise <-> unchanged | injections moving the threshold |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for f, s in part["summary"].items():
-            lines.append(f"| {f} | {s['cells']} | {s['regression']} | {s['exit_1']} | {s['any_other_changed']} | "
-                         f"{s['other_changes']} |")
-        lines += ["", "| cell | blocks | factor | verdict (without) | change after shift | exit | others changed |",
-                  "|---|---|---|---|---|---|---|"]
+            said = ", ".join(f"{n} {v}" for v, n in s["verdicts"].items())
+            lines.append(f"| {f} | {s['cells']} | {s['regression']} | {s['exit_1']} | {said} | {s['any_other_changed']} "
+                         f"| {s['other_changes']} | {s['other_changes_noise_label_only']} | {s['threshold_moved']} |")
+        lines += ["", "| cell | blocks | factor | verdict (without) | change after shift | threshold | exit | others "
+                  "changed |", "|---|---|---|---|---|---|---|---|"]
         for r in part["rows"]:
             moved = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in r["changed"].items())
             lines.append(f"| {r['cell']} | {r['blocks']} | x{r['factor']:.2f} | {r['verdict']} ({r['verdict_without']}) "
-                         f"| {(r['change'] - 1) * 100:+.1f}% | {r['exit']} | {r['others_changed']}"
+                         f"| {(r['change'] - 1) * 100:+.1f}% | {r['threshold_pct']:.3g}% | {r['exit']} | {r['others_changed']}"
                          f"{' (' + moved + ')' if moved else ''} |")
         lines.append("")
     return "\n".join(lines)
@@ -110,7 +117,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("base", help="a quick-profile results file")
     p.add_argument("new", nargs="?", help="another real run of the same machine and profile (the noisy pairs)")
-    p.add_argument("--out", required=True, help="output stem: writes OUT.json and OUT.md")
+    p.add_argument("--out", required=True, help="output folder: writes BASE[-vs-NEW].json and .md there")
     args = p.parse_args(argv)
     import bench
     here = Path(__file__).resolve().parents[3]
@@ -135,8 +142,8 @@ def main(argv=None) -> int:
             part["new"] = f"{args.base} (a copy)"
     report = {"profile": base.get("profile"), "environment": base["environment"], "factors": list(FACTORS),
               "parts": parts}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) / (Path(args.base).stem + (f"-vs-{Path(args.new).stem}" if args.new else ""))
     Path(f"{out}.json").write_text(json.dumps(report, indent=1) + "\n")
     Path(f"{out}.md").write_text(markdown(report))
     for part in parts:
