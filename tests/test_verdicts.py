@@ -101,6 +101,8 @@ def test_threshold_raised_to_the_noise(tmp_path):
     report = compare.compare(base, new, 10.0, noise_pct=40)
     assert report["exit"] == 0 and report["threshold_pct"] == 40 and report["cells"][0]["verdict"] == rules.WITHIN_NOISE
     assert report["cells"][0]["note"].startswith("changes below 40% cannot be seen here; shift not estimated")
+    assert "Changes below 40% cannot be seen here: cells within it are 'within noise'" in report["rule"]
+    assert "cannot be seen" not in compare.compare(base, new, 10.0, noise_pct=5)["rule"]
     assert compare.compare(base, new, 10.0, noise_pct=5)["threshold_pct"] == 10.0
 
 
