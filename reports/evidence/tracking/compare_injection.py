@@ -94,7 +94,7 @@ def markdown(report: dict) -> str:
         what = ("noise-free: NEW = a copy of BASE" if part["mode"] == "noise-free" else
                 f"noisy: NEW = another real run ({Path(part['new']).name})")
         lines += [f"## {what}", "", f"BASE `{Path(part['base']).name}`; without injection: exit "
-                  f"{part['exit_without']}, {part['counts_without']}; threshold in force {part['threshold_pct']:.3g}%.",
+                  f"{part['exit_without']}, {part['counts_without']}; threshold in force {part['threshold_pct']:.4g}%.",
                   "", "| factor | cells | regression | exit 1 | verdicts | injections moving another cell | other cells "
                   "moved | of which only within noise <-> unchanged | injections moving the threshold |",
                   "|---|---|---|---|---|---|---|---|---|"]
@@ -107,7 +107,7 @@ def markdown(report: dict) -> str:
         for r in part["rows"]:
             moved = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in r["changed"].items())
             lines.append(f"| {r['cell']} | {r['blocks']} | x{r['factor']:.2f} | {r['verdict']} ({r['verdict_without']}) "
-                         f"| {(r['change'] - 1) * 100:+.1f}% | {r['threshold_pct']:.3g}% | {r['exit']} | {r['others_changed']}"
+                         f"| {(r['change'] - 1) * 100:+.1f}% | {r['threshold_pct']:.4g}% | {r['exit']} | {r['others_changed']}"
                          f"{' (' + moved + ')' if moved else ''} |")
         lines.append("")
     return "\n".join(lines)
