@@ -99,7 +99,10 @@ def test_threshold_raised_to_the_noise(tmp_path):
     new = write(tmp_path / "new.json", [cell("mlp", "numpy/manual", 1.3e-4, seed=2)])
     assert compare.compare(base, new, 10.0, noise_pct=0)["exit"] == 1
     report = compare.compare(base, new, 10.0, noise_pct=40)
-    assert report["exit"] == 0 and report["threshold_pct"] == 40 and report["cells"][0]["verdict"] == rules.UNCHANGED
+    assert report["exit"] == 0 and report["threshold_pct"] == 40 and report["cells"][0]["verdict"] == rules.WITHIN_NOISE
+    assert report["cells"][0]["note"].startswith("changes below 40% cannot be seen here; shift not estimated")
+    assert "Changes below 40% cannot be seen here: cells within it are 'within noise'" in report["rule"]
+    assert "cannot be seen" not in compare.compare(base, new, 10.0, noise_pct=5)["rule"]
     assert compare.compare(base, new, 10.0, noise_pct=5)["threshold_pct"] == 10.0
 
 
@@ -413,3 +416,45 @@ def test_significance_needs_a_test_that_can_reach_p_below_0_002():
     touching = [1.0, 1.0, 2.0, 2.0, 2.0]                               # its CI reaches down to 1.0
     assert rules.significant([1.0] * 5, touching)[2] == "99% CIs overlap"
     assert rules.significant(touching, [1.0] * 5)[2] == "99% CIs overlap"
+
+
+def test_mann_whitney_only_where_its_two_sided_floor_is_below_p_max():
+    # 6 v 6: the smallest two-sided p is 2 / C(12, 6) = 0.00216 > 0.002, so the CIs decide; 6 v 7, 7 v 7 reach it
+    assert rules.mann_whitney_floor(6, 6) == pytest.approx(2 / 924)
+    x = [1.0, 1.01, 0.99, 1.02, 0.98, 1.005, 0.995]
+    assert rules.significant(x[:6], [v * 1.25 for v in x[:6]]) == (True, None, "99% CIs apart")
+    for n, m in ((6, 7), (7, 6), (7, 7)):
+        sig, p, test = rules.significant(x[:n], [v * 1.25 for v in x[:m]])
+        assert sig and p == pytest.approx(rules.mann_whitney_floor(n, m))
+        assert test.startswith("Mann-Whitney p=")
+
+
+def test_a_noise_free_quarter_slowdown_of_six_blocks_is_a_regression():
+    six = [x * US for x in (0.97, 1.0, 1.02, 0.99, 1.01, 1.03)]
+    v = verdict(six, [x * 1.25 for x in six])
+    assert v["verdict"] == rules.REGRESSION and v["test"] == "99% CIs apart" and v["p"] is None
+
+
+def test_within_a_threshold_the_noise_raised_a_cell_is_within_noise_not_unchanged():
+    v = compare.judge(row(BASE), row([x * 1.08 for x in BASE]), 25.0, 10.0)
+    assert v["verdict"] == rules.WITHIN_NOISE and v["note"] == "changes below 25% cannot be seen here"
+    assert compare.judge(row(BASE), row([x * 1.08 for x in BASE]), 10.0, 10.0)["verdict"] == rules.UNCHANGED
+    assert compare.judge(row(BASE), row([x * 1.3 for x in BASE]), 25.0, 10.0)["verdict"] == rules.REGRESSION
+    assert rules.WITHIN_NOISE not in rules.GATED and rules.WITHIN_NOISE in rules.ORDER and rules.WITHIN_NOISE in rules.STYLE
+
+
+def test_a_shift_needs_four_other_cells_most_of_which_agree():
+    from bench.gate import shift
+    assert shift.agreeing([0.0, 0.0, 0.0, 0.2]) == [0.0, 0.0, 0.0]              # a MAD of 0: within 3% agree
+    assert shift.agreeing([0.0, 0.01, -0.01, 0.02, 0.5]) == [0.0, 0.01, -0.01, 0.02]
+    assert shift.agreeing([0.0, 0.1, 0.2, 0.3]) == [0.0, 0.1, 0.2, 0.3]
+    assert shift.agreeing([0.0, 0.001, 0.002, 0.025, 0.04]) == [0.0, 0.001, 0.002, 0.025]   # not a MAD of 0.1%
+    ok = lambda fw, m: ({"median_s": 1.0, "device": "cpu", "framework": fw}, {"median_s": m, "device": "cpu"})
+    pairs = {k: ok("torch", 1.1) for k in range(4)} | {4: ok("torch", 1.4)}
+    got = shift.estimate(pairs, set(pairs))
+    assert got[4] == (pytest.approx(1.1), "4 other torch cpu cells")           # its own +40% does not cancel itself
+    assert got[0] == (pytest.approx(1.1), "3 other torch cpu cells")           # nor move its four siblings
+    three = {k: pairs[k] for k in (0, 1, 4)}                                     # 2 others each: too few
+    got = shift.estimate(three, set(three))
+    assert got[0] == (1.0, "shift not estimated (only 2 of 2 other cpu cells agree)")
+    assert got[4] == (1.0, "shift not estimated (only 2 of 2 other cpu cells agree)")

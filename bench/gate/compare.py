@@ -1,16 +1,18 @@
 """`fwbench compare BASE NEW`: asv's rule between two results files taken at different times.
 
 A cell is a regression when its median step is slower by more than the threshold AND the difference is
-significant (Mann-Whitney U on the per-block samples at p < 0.002, or non-overlapping 99% bootstrap CIs of
-the medians when there are too few blocks for the test to reach that p). Medians of separate processes on a
-shared machine move by tens of percent, mostly all cells of a worker process alike: that run-wide shift is
-estimated from the other cells both files share and divided out before each cell is tested (bench.gate.shift;
---no-shift turns it off). The threshold is raised to the machine's run-to-run noise when it is known: --noise,
-else the shift-corrected changes between earlier results files of the machine (--history DIR), else the noise
-file (scripts/aa_evidence.py --write-noise measures it); and, with or without those, to the pair's own noise: 3
-robust standard deviations of the shift-corrected changes of the cells both runs share (at least 8 of them).
-A change beyond the threshold that the samples cannot show to be significant is *inconclusive*, not unchanged
-(not gated: run both sides again with more time, or use fwbench ab).
+significant: two-sided Mann-Whitney U on the per-block samples at p < 0.002 where the sample sizes can reach it
+(6 v 7 blocks and up; 6 v 6 cannot: its smallest p is 2/924), else non-overlapping 99% bootstrap CIs of the
+medians. Medians of separate processes on a shared machine move by tens of percent, mostly all cells of a worker
+process alike: that run-wide shift is estimated from the other cells both files share that agree with each
+other, and divided out before each cell is tested (bench.gate.shift; --no-shift turns it off); where too few
+agree, none is divided out and the note says so. The threshold is raised to the machine's run-to-run noise when
+it is known: --noise, else the shift-corrected changes between earlier results files of the machine (--history
+DIR), else the noise file (scripts/aa_evidence.py --write-noise measures it); and, with or without those, to the
+pair's own noise: 3 robust standard deviations of the shift-corrected changes of the cells both runs share (at
+least 8 of them). Where the noise raised it, a change within it is *within noise* (this pair cannot see a change
+that small), not *unchanged*. A change beyond the threshold that the samples cannot show to be significant is
+*inconclusive*. Neither is gated (run both sides again with more time, or use fwbench ab).
 """
 from __future__ import annotations
 
@@ -68,8 +70,9 @@ def env_diff(r, base_env: dict, new_env: dict, ignore=()) -> list[str]:
     return [f"{label(k)} {a} -> {b}" for k, (a, b) in pairs.items() if a != b and field(k) not in ignore]
 
 
-def judge(b, n, threshold_pct: float) -> dict:
-    """The verdict for one cell present on both sides: status first, then asv's rule on the samples."""
+def judge(b, n, threshold_pct: float, requested_pct: float | None = None) -> dict:
+    """The verdict for one cell present on both sides: status first, then asv's rule on the samples. Where the
+    noise raised the threshold above `requested_pct`, a change within it is *within noise*, not unchanged."""
     out = {"base_median_s": b["median_s"] if b["status"] == "ok" else None,
            "new_median_s": n["median_s"] if n["status"] == "ok" else None, "ratio": None, "p": None, "test": None}
     if n["status"] == "failed":
@@ -86,6 +89,8 @@ def judge(b, n, threshold_pct: float) -> dict:
     if ratio > limit or ratio < 1 / limit:
         verdict = (rules.REGRESSION if ratio > limit else rules.IMPROVEMENT) if sig else rules.INCONCLUSIVE
         note = "" if sig else "beyond the threshold but not significant: too few or too noisy blocks to tell"
+    elif requested_pct is not None and threshold_pct > requested_pct:
+        verdict, note = rules.WITHIN_NOISE, f"changes below {threshold_pct:.3g}% cannot be seen here"
     return {**out, "ratio": ratio, "p": p, "test": test, "verdict": verdict, "note": note}
 
 
@@ -142,22 +147,28 @@ def compare(base_path, new_path, threshold_pct=DEFAULT_THRESHOLD, noise_pct=None
         else:
             factor, source = shifts.get(k, (1.0, "--no-shift"))
             ok = b["status"] == n["status"] == "ok"
-            entry.update(judge(b, run_shift.adjust(n, factor) if ok else n, thr))
+            entry.update(judge(b, run_shift.adjust(n, factor) if ok else n, thr, threshold_pct))
             if ok:
                 raw = n["median_s"] / b["median_s"]
                 entry.update(raw_ratio=raw, shift=factor, shift_from=source)
-                if factor != 1.0:
-                    said = f"shift {(factor - 1) * 100:+.1f}% divided out (raw change {(raw - 1) * 100:+.1f}%)"
-                    entry["note"] = "; ".join(s for s in (entry["note"], said) if s)
+                said = (source if source.startswith(run_shift.NOT_ESTIMATED) else
+                        f"shift {(factor - 1) * 100:+.1f}% divided out (raw change {(raw - 1) * 100:+.1f}%)"
+                        if factor != 1.0 else "")
+                entry["note"] = "; ".join(s for s in (entry["note"], said) if s)
             diff = env_diff(r, benv, nenv, ignore_env)
             if diff and entry["verdict"] not in (rules.SKIPPED, rules.FAILED_BASE, rules.FAILED_BOTH):
                 entry.update(verdict=rules.ENV, note=f"{'; '.join(diff)} (was: {entry['verdict']})")
         cells.append(entry)
-    rule = (f"Regression: slower by more than {thr:.3g}% and significant (asv's rule: Mann-Whitney U p < "
-            f"{rules.P_MAX:g} on the per-block samples, or non-overlapping 99% CIs when too few blocks); {why}. ")
-    rule += (f"Before testing, each cell of NEW is divided by the run-wide shift of its framework and device (the "
-             f"median change of the other cells both runs share; a slowdown of a whole framework looks like one, "
-             f"use fwbench ab for that): {run_shift.summary(pairs, ref)}." if shift else
+    rule = (f"Regression: slower by more than {thr:.3g}% and significant (asv's rule: two-sided Mann-Whitney U p < "
+            f"{rules.P_MAX:g} on the per-block samples, or non-overlapping 99% CIs when too few blocks for the test "
+            f"to reach it); {why}. ")
+    if thr > threshold_pct:
+        rule += (f"Changes below {thr:.3g}% cannot be seen here: cells within it are '{rules.WITHIN_NOISE}', not "
+                 f"'{rules.UNCHANGED}'. ")
+    rule += (f"Before testing, each cell of NEW is divided by the run-wide shift of its framework and device: the "
+             f"median change of the other cells both runs share that agree (at least {run_shift.MIN_AGREE} of "
+             f"{run_shift.MIN_CELLS} or more), else of its device, else none (the note says so); a slowdown of a "
+             f"whole framework looks like one, use fwbench ab for that: {run_shift.summary(pairs, ref)}." if shift else
              "No run-wide shift divided out (--no-shift).")
     side = lambda src, d: {"label": d["run_id"], "file": src, "run_id": d["run_id"], "created": d["created"],
                            "commit": (d["environment"].get("git") or {}).get("commit")}

@@ -1,5 +1,8 @@
 """The regression gate's shared pieces: statistics, the machine's noise record, verdict tables and outputs.
 
+significant() is asv's test, two-sided Mann-Whitney U at p < P_MAX where the sample sizes can reach it, else
+non-overlapping 99% bootstrap CIs of the medians.
+
 Used by `fwbench compare` (asv's rule between runs taken at different times), `fwbench ab` (pairwise
 ratios of interleaved blocks) and `fwbench history`.
 """
@@ -11,18 +14,19 @@ from pathlib import Path
 
 from bench.errors import UsageError
 
-P_MAX = 0.002                 # asv: Mann-Whitney U p below this counts as significant
+P_MAX = 0.002                 # asv: two-sided Mann-Whitney U p below this counts as significant
 # machine data; not under results/, whose folders fwbench publish/compare scan for results files (*.json)
 NOISE_FILE = Path(__file__).resolve().parents[2] / "machines" / "noise.json"
 REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
 INCONCLUSIVE = "inconclusive"            # ab: the ratio's CI straddles the threshold when the time ran out
+WITHIN_NOISE = "within noise"            # compare: within a threshold the noise raised above the one asked for
 ENV, ONLY_BASE, ONLY_NEW = "environment differs", "only in base", "only in new"
 FAILED_NEW, FAILED_BOTH, FAILED_BASE, SKIPPED = "failed in new", "failed in both", "failed in base", "skipped"
 GATED = (REGRESSION, FAILED_NEW)          # the verdicts that make the exit code 1
 ORDER = (FAILED_NEW, REGRESSION, INCONCLUSIVE, ENV, ONLY_BASE, ONLY_NEW, FAILED_BOTH, FAILED_BASE, SKIPPED,
-         IMPROVEMENT, UNCHANGED)
+         IMPROVEMENT, WITHIN_NOISE, UNCHANGED)
 STYLE = {REGRESSION: "bold red", FAILED_NEW: "bold red", IMPROVEMENT: "green", UNCHANGED: "", ENV: "yellow",
-         INCONCLUSIVE: "yellow"}
+         INCONCLUSIVE: "yellow", WITHIN_NOISE: "dim yellow"}
 
 
 def median_ci(samples, confidence: float = 0.99, seed: int = 0) -> tuple[float, float]:
@@ -38,11 +42,17 @@ def median_ci(samples, confidence: float = 0.99, seed: int = 0) -> tuple[float, 
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def significant(a, b) -> tuple[bool, float | None, str]:
-    """asv's test: Mann-Whitney U p < P_MAX when the sample sizes can reach it, else non-overlapping 99% CIs."""
+def mann_whitney_floor(n: int, m: int) -> float:
+    """The smallest two-sided p the exact Mann-Whitney U test can give for samples of n and m: 2 / C(n+m, n)."""
     from scipy.special import comb
+    return 2 / comb(n + m, min(n, m)) if n and m else 1.0
+
+
+def significant(a, b) -> tuple[bool, float | None, str]:
+    """asv's test: two-sided Mann-Whitney U p < P_MAX when the sample sizes can reach it (7 v 7, 6 v 7; not
+    6 v 6, whose floor is 2/924 = 0.0022), else non-overlapping 99% bootstrap CIs of the medians."""
     from scipy.stats import mannwhitneyu
-    if len(a) and len(b) and 1 / comb(len(a) + len(b), min(len(a), len(b))) < P_MAX:
+    if mann_whitney_floor(len(a), len(b)) < P_MAX:
         p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
         return p < P_MAX, p, f"Mann-Whitney p={p:.2g}"
     (alo, ahi), (blo, bhi) = median_ci(a), median_ci(b)

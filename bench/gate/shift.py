@@ -4,34 +4,60 @@ Two runs taken at different times on a shared machine differ by more than their 
 tenants, the clock, one worker process being a few percent faster than another for its whole life. Such a
 shift moves every cell of a worker process (one per framework and device) alike, and it is not a regression.
 `fwbench compare` divides it out before testing each cell: a cell's shift is the median ratio new/base of the
-medians of the *other* cells both runs share on its device and framework (leave-one-out: a cell's own
-regression does not cancel itself), else of the other cells on its device, else none. Only cells that are ok
+medians of the *other* cells both runs share on its device and worker (leave-one-out: a cell's own regression
+does not cancel itself) that agree with each other (within 3 scaled median absolute deviations of their median,
+or 3%: a regressed sibling is left out, not averaged in); at least MIN_CELLS others of which MIN_AGREE agree,
+else the same over its device, else no shift at all (factor 1.0, "shift not estimated"). Only cells that are ok
 on both sides and whose environment does not differ serve as references. The price: a slowdown of every cell
 of a framework alike looks like a shift (use `fwbench ab` for that).
 """
 from __future__ import annotations
 
-MIN_CELLS = 2             # a shift needs at least this many other cells to estimate it from
+MIN_CELLS = 4             # a shift needs at least this many other cells, of which at least
+MIN_AGREE = 3             # ... this many agree (see `agreeing`): one regressed sibling in 5 does not move it
+OUTLIER_MADS = 3.0        # agree: within this many scaled median absolute deviations of the others' median,
+AGREE_LOG = 0.03          # ... or within 3% of it: 4 medians of one process can lie closer than their noise
+NOT_ESTIMATED = "shift not estimated"
 HISTORY_QUANTILE = 99     # --history: this percentile of the shift-corrected changes between consecutive runs
 SPREAD_CELLS = 8          # the pair's own noise needs at least this many shared cells
 SPREAD_Z = 3.0            # ... and the threshold is raised to this many of its robust standard deviations
 
 
+def agreeing(logs: list) -> list:
+    """The log changes of `logs` within OUTLIER_MADS scaled median absolute deviations of their median, or within
+    AGREE_LOG of it (with a deviation of 0: those within 3%): a regressed cell among the others is left out."""
+    import numpy as np
+    from scipy.stats import median_abs_deviation
+    if not logs:
+        return []
+    mid, mad = float(np.median(logs)), float(median_abs_deviation(logs, scale="normal"))
+    return [v for v in logs if abs(v - mid) <= max(OUTLIER_MADS * mad, AGREE_LOG)]
+
+
+def _enough(agree: list, others: list) -> bool:
+    """At least MIN_CELLS others, of which at least MIN_AGREE agree (at least half always lie within one median
+    absolute deviation of their median)."""
+    return len(others) >= MIN_CELLS and len(agree) >= MIN_AGREE
+
+
 def estimate(pairs: dict, reference) -> dict:
     """{key: (factor new/base, where it comes from)} for every key of `pairs` ({key: (base row, new row)},
-    rows of bench.report.frame); `reference`: the keys whose ratio of medians may serve to estimate others' shifts."""
+    rows of bench.report.frame); `reference`: the keys whose ratio of medians may serve to estimate others' shifts.
+    A cell's factor is the median change of the *other* reference cells of its worker group that agree (`_enough`
+    of them), else of those of its device, else 1.0 with a source that starts with NOT_ESTIMATED."""
     import numpy as np
     logs = {k: float(np.log(pairs[k][1]["median_s"] / pairs[k][0]["median_s"])) for k in reference}
     out = {}
     for k, (b, _) in pairs.items():
         same_fw = [v for o, v in logs.items() if o != k and _group(pairs[o][0]) == _group(b)]
         same_dev = [v for o, v in logs.items() if o != k and pairs[o][0]["device"] == b["device"]]
-        if k in reference and len(same_fw) >= MIN_CELLS:
-            out[k] = (float(np.exp(np.median(same_fw))), f"{len(same_fw)} other {b['framework']} {b['device']} cells")
-        elif len(same_dev) >= MIN_CELLS:
-            out[k] = (float(np.exp(np.median(same_dev))), f"{len(same_dev)} other {b['device']} cells")
+        fw, dev = agreeing(same_fw), agreeing(same_dev)
+        if k in reference and _enough(fw, same_fw):
+            out[k] = (float(np.exp(np.median(fw))), f"{len(fw)} other {b['framework']} {b['device']} cells")
+        elif _enough(dev, same_dev):
+            out[k] = (float(np.exp(np.median(dev))), f"{len(dev)} other {b['device']} cells")
         else:
-            out[k] = (1.0, "too few shared cells to estimate a shift")
+            out[k] = (1.0, f"{NOT_ESTIMATED} (only {len(dev)} of {len(same_dev)} other {b['device']} cells agree)")
     return out
 
 
