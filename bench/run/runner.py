@@ -718,7 +718,9 @@ def plan(args, spec: dict, command: str = "run") -> tuple[int, float | None, flo
     return spec["min_blocks"], precision or spec["precision_pct"], args.max_time or budget
 
 
-def run(args) -> int:
+def run(args, progress=None, on_update=None, own_signals: bool = True) -> int:
+    """`fwbench run`; from Python (bench.lab.measure): `progress` replaces the stderr Progress, `on_update(data)` is
+    called after every save of the results file, and `own_signals=False` leaves SIGTERM as the host set it."""
     import secrets
     import signal
     from datetime import datetime, timezone
@@ -795,9 +797,14 @@ def run(args) -> int:
         data["harness"]["wall_s"] = round(time.perf_counter() - t0, 3)
         results.write_atomic(out, data)
 
-    progress = Progress()
+    def saved(records):
+        save(records)
+        if on_update is not None:
+            on_update(data)
+
+    progress = progress or Progress()
     progress.note(f"fwbench run {run_id}: {len(cells)} cells ({args.profile}), {threads} threads -> {out}")
-    old = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    old = signal.signal(signal.SIGTERM, _raise_interrupt) if own_signals and _main_thread() else None
     done = precise(precision or 0, merged=processes > 1)
     until = None if precision is None else Until(done, blocks, t0 + max_time - QUIT_S, precision,
                                                   f"to ±{precision:g}% by {max_time:g} s", keep_all=args.all_rounds)
@@ -805,7 +812,7 @@ def run(args) -> int:
         records = run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"], until=until,
                             cell_timeout=args.cell_timeout,
                             examples=data["examples"] if spec["examples"] or args.examples else None,
-                            workers=data["environment"]["workers"], progress=progress, on_update=save,
+                            workers=data["environment"]["workers"], progress=progress, on_update=saved,
                             worker_env=worker_env, stats=data["harness"])
     except Interrupted as e:
         data["harness"]["interrupted"] = True
