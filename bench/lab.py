@@ -101,7 +101,7 @@ class _Lines:
 
 
 def options(tasks=None, impls=None, devices=None, profile="quick", threads=None, out=None, blocks=None,
-            precision=None, max_time=None, examples=False, cell_timeout=600.0) -> argparse.Namespace:
+            precision=None, max_time=None, examples=False, sweep=False, cell_timeout=600.0) -> argparse.Namespace:
     """The options `fwbench run` would parse for these arguments (names checked: ValueError lists the valid ones)."""
     from bench import registry, tasks as _tasks
     from bench.run import runner
@@ -120,18 +120,18 @@ def options(tasks=None, impls=None, devices=None, profile="quick", threads=None,
     args = p.parse_args([])
     args.__dict__.update(tasks=tasks, impls=impls, devices=devices, profile=profile, threads=threads,
                          out=None if out is None else str(out), blocks=blocks, precision=precision,
-                         max_time=max_time, examples=examples, cell_timeout=cell_timeout)
+                         max_time=max_time, examples=examples, sweep=sweep, cell_timeout=cell_timeout)
     return args
 
 
 def measure(tasks=None, impls=None, devices=None, profile="quick", threads=None, out=None, *, blocks=None,
-            precision=None, max_time=None, examples=False, on_update=None, progress=None) -> Results:
+            precision=None, max_time=None, examples=False, sweep=False, on_update=None, progress=None) -> Results:
     """Time cells exactly as `fwbench run` does (same workers, rounds and file) and return their Results.
 
     tasks/impls/devices: names or lists (None: the profile's); profile: a `fwbench run --profile`; threads: per
     framework (None: the physical cores); out: results file to write after every finished cell (None: kept in
-    memory only); blocks / precision / max_time: as `fwbench run --blocks/--precision/--max-time`; examples:
-    also the slides' worked examples; on_update(results): called after every change worth saving (raise
+    memory only); blocks / precision / max_time: as `fwbench run --blocks/--precision/--max-time`; examples,
+    sweep: as `fwbench run --examples/--sweep` (the slides' worked examples; every task at its sweep sizes); on_update(results): called after every change worth saving (raise
     KeyboardInterrupt in it to stop); progress: a bench.run.progress.Progress (None: plain lines on stdout).
     A KeyboardInterrupt raises `Interrupted`, whose .results holds the finished cells (also written to `out`).
     """
@@ -140,8 +140,17 @@ def measure(tasks=None, impls=None, devices=None, profile="quick", threads=None,
     from bench.run.progress import Progress
     keep = None if out is not None else tempfile.TemporaryDirectory(prefix="fwbench-measure-")
     path = Path(out) if out is not None else Path(keep.name) / "results.json"
-    args = options(tasks, impls, devices, profile, threads, path, blocks, precision, max_time, examples)
-    hook = None if on_update is None else (lambda data: on_update(Results(data, str(path) if out else "<memory>")))
+    args = options(tasks, impls, devices, profile, threads, path, blocks, precision, max_time, examples, sweep)
+    stopped = []
+
+    def hook(data):                     # once it raised, not again: the runner saves once more while it stops
+        if on_update is not None and not stopped:
+            try:
+                on_update(Results(data, str(path) if out is not None else "<memory>"))
+            except KeyboardInterrupt:
+                stopped.append(True)
+                raise
+
     try:
         code = runner.run(args, progress=progress or Progress(stream=_Lines(), live=False), on_update=hook,
                           own_signals=False)
