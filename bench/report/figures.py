@@ -175,7 +175,6 @@ def figure(df, name: str):
             plots.draw_break_even(fig, {t: list(v.values()) for t, v in lines.items()}, layout_top=TOP, cols=4)
         elif name == "tf10x":
             rows, size = _phase_rows(df)
-            fig.suptitle(f"{_title(name)} (elementwise {size})", fontsize=SLIDE_RC["axes.titlesize"])
             plots.draw_phases(fig, rows, titles=("whole script, with the imports", "after the imports (the slide)"),
                               layout_top=TOP, ncol=3)
         else:
