@@ -64,6 +64,16 @@ class Results:
         from bench.report import figures
         return figures.caption(self._prepared(), [(self.source, self.data)], name)
 
+    def speedups(self) -> list[dict]:
+        """Each graph mode against its framework's eager mode (default sizes): ratio, lo, hi (95% CI), break-even."""
+        from bench.report import figures
+        return figures.speedups(self._prepared())
+
+    def layer_costs(self) -> list[dict]:
+        """Each Keras implementation against the raw one it runs on (default sizes): ratio, lo, hi (95% CI)."""
+        from bench.report import figures
+        return figures.layer_costs(self._prepared())
+
     def save(self, path) -> Path:
         """Write the results file (checked against the schema first); later captions name it."""
         from bench import results
