@@ -19,7 +19,8 @@
 # Each section shows one figure and one sentence whose number and 95% interval come from the run made below.
 #
 # Run it top to bottom. `FWBENCH_NOTEBOOK_PROFILE` picks the profile: `quick` (the default, a few minutes),
-# `full` (every implementation, about 20 minutes) or `smoke` (a check that everything runs, not a measurement).
+# `full` (every implementation and size, much longer: its rounds alone may take 15 minutes) or `smoke` (a check
+# that everything runs, not a measurement).
 # Interrupting the kernel keeps the cells already finished.
 
 # %%
