@@ -600,10 +600,10 @@ PROFILES = {
              "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
              "about": "every implementation, size sweeps, retrace cost of the graph modes, the worked examples; "
                       "rounds until each cell's 95% CI is within ±2% or the run reaches 15 min (at least 16 blocks)"},
-    "smoke": {"blocks": 3, "min_blocks": 2, "precision_pct": 50.0, "max_time_s": 20.0, "ab_max_time_s": 60.0,
+    "smoke": {"blocks": 4, "min_blocks": 4, "precision_pct": 50.0, "max_time_s": 20.0, "ab_max_time_s": 60.0,
               "warmup_s": 0.02, "retrace": False, "sweep": False, "examples": False,
               "about": "a check that everything runs, not a measurement (CI runs the lecture notebook with it): the quick "
-                       "cells, at least 2 blocks, rounds until ±50% or 20 s"},
+                       "cells, at least 4 blocks, rounds until ±50% or 20 s"},
 }
 SWEEPS = {"elementwise": [{"shape": (3, 4 ** k)} for k in range(1, 7)],          # 3x4 ... 3x4096
           "single_layer": [{"n": 64 * 4 ** k} for k in range(6)],               # 64 ... 65536
