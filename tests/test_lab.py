@@ -68,6 +68,22 @@ def test_interrupt_after_the_first_cell_keeps_it(tmp_path):
     assert results.load(out) == kept.data and results.load(out)["harness"]["interrupted"] is True
 
 
+def test_a_real_sigint_keeps_the_finished_cells(tmp_path):
+    """A SIGINT delivered to the main thread as Jupyter's interrupt does (landing wherever the runner is)."""
+    import _thread
+    out, sent = tmp_path / "sigint.json", []
+
+    def interrupt(r):
+        if r.data["results"][0]["status"] == "ok" and not sent:
+            sent.append(True)
+            _thread.interrupt_main(signal.SIGINT)
+
+    with pytest.raises(bench.Interrupted) as e:
+        bench.measure(**CELLS, blocks=4, out=out, on_update=interrupt)
+    assert e.value.results.data["results"][0]["status"] == "ok"
+    assert results.load(out)["harness"]["interrupted"] is True
+
+
 def test_interrupt_before_any_block_marks_the_cells(tmp_path):
     """Interrupted right after the first prepare: no cell has blocks, every one says it was interrupted."""
     def stop(r):
