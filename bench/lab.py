@@ -165,6 +165,8 @@ def measure(tasks=None, impls=None, devices=None, profile="quick", threads=None,
         code = runner.run(args, progress=progress or Progress(stream=_Lines(), live=False), on_update=hook,
                           own_signals=False)
         got = Results(results.load(path), str(path) if out is not None else "<memory>")
+        if out is None:                          # the command as one would run it again (it names no temp file)
+            got.data["command"] = got.data["command"].replace(f" --out {path}", "")
     finally:
         if keep is not None:
             keep.cleanup()

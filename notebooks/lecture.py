@@ -50,8 +50,8 @@ DEVICES = ["cpu"] + (["gpu"] if GPU else [])
 SMOKE = PROFILE == "smoke"
 # smoke: a handful of cells (CI runs this notebook with it); otherwise the profile's own cells
 TASKS = ["elementwise", "mlp"] if SMOKE else None
-IMPLS = (["numpy/manual", "torch/eager", "tensorflow/eager", "tensorflow/session", "jax/eager", "jax/jit",
-          "keras-jax/jit"] if SMOKE else None)
+IMPLS = (["numpy/manual", "torch/eager", "tensorflow/eager", "tensorflow/session", "jax/jit", "keras-jax/jit"]
+         if SMOKE else None)
 SWEEP_IMPLS = ["numpy/manual", "torch/eager"] + ([] if SMOKE else ["tensorflow/function", "jax/jit"])
 OUT = Path("lecture-results.json")
 print(f"fwbench {bench.__version__}, profile {PROFILE}, devices {', '.join(DEVICES)}")

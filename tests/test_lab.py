@@ -92,6 +92,7 @@ def test_interrupt_before_any_block_marks_the_cells(tmp_path):
 
     with pytest.raises(bench.Interrupted) as e:
         bench.measure(**CELLS, blocks=4, on_update=stop)
+    assert "--out" not in e.value.results.data["command"]         # out=None: no temporary path to mislead
     cells = e.value.results.data["results"]
     assert [c["status"] for c in cells] == ["failed", "failed"]
     assert all("interrupted" in c["reason"] for c in cells)
