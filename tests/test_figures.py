@@ -69,18 +69,17 @@ def test_captions_hold_the_numbers_and_where_they_come_from(report):
     assert "TensorFlow Session 46.7 ms" in tf and "tensorflow/session takes" in tf
 
 
-def test_ci_brackets_the_ratio():
-    df = prepare(frame([results.load(write(Path(__import__("tempfile").mkdtemp()) / "x.json", CELLS))]))
+def test_ci_brackets_the_ratio(tmp_path):
+    df = prepare(frame([results.load(write(tmp_path / "x.json", CELLS))]))
     rows = {(r["task"], r["impl"]): r for r in figures.speedups(df)}
     r = rows["elementwise", "tensorflow/session"]
     assert r["lo"] < r["ratio"] < r["hi"] and r["ratio"] == pytest.approx(10, rel=1e-9)
     assert 8 < r["lo"] and r["hi"] < 12.5
 
 
-def test_figure_from_python_is_16_9():
+def test_figure_from_python_is_16_9(tmp_path):
     from bench.lab import Results
-    import tempfile
-    r = Results.load(write(Path(tempfile.mkdtemp()) / "x.json", CELLS))
+    r = Results.load(write(tmp_path / "x.json", CELLS))
     assert r.figures() == NAMES
     fig = r.figure("headline")
     w, h = fig.get_size_inches()

@@ -111,7 +111,7 @@ def _phase_rows(df):
         return [], None
     size = ew.assign(f=ew["flops"].fillna(0)).sort_values("f")["size_json"].iloc[0]
     ok = ew[ew["size_json"] == size]
-    ok = ok.set_index("impl").reindex([i for i in impl_order(ok)]).reset_index()
+    ok = ok.set_index("impl").reindex(impl_order(ok)).reset_index()
     return ok.to_dict("records"), ok["size"].iloc[0]
 
 
@@ -292,12 +292,12 @@ def caption(df, runs, name: str) -> str:
 
 def write(df, runs, folder: Path) -> list[str]:
     """Every figure of `df` as folder/<name>.svg, .png and .md (its caption); the names written."""
+    import matplotlib
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     done = []
     for name in names(df):
         fig = figure(df, name)
-        import matplotlib
         with matplotlib.rc_context({"svg.hashsalt": name, "svg.fonttype": "none"}):
             fig.savefig(folder / f"{name}.svg", format="svg", metadata={"Date": None})
             fig.savefig(folder / f"{name}.png", format="png", dpi=DPI, metadata={"Software": None})
