@@ -20,7 +20,7 @@ TITLES = {"headline": "Define-and-run vs define-by-run: speed-up per step",
           "tf10x": "Is TensorFlow 10× slower? What the stopwatch timed",
           "break-even": "When does building a graph pay off",
           "layers": "What Keras costs per step over its framework"}
-TOP = 0.94                  # of the layout, below the suptitle
+TOP = 1.0                   # of the layout (tight_layout leaves room for the suptitle itself)
 
 
 # ---------------------------------------------------------------- numbers
