@@ -97,7 +97,7 @@ def layer_costs(df) -> list[dict]:
                 ratio, lo, hi, how = paired_ratio_ci(top["samples_s"], base["samples_s"])
             else:
                 ratio, lo, hi, how = (*ratio_of_medians(top["samples_s"], base["samples_s"]), "medians")
-            out.append({"task": task, "impl": impl, "raw": base["impl"], "label": f"{impl} over {base['impl']}",
+            out.append({"task": task, "impl": impl, "raw": base["impl"], "label": f"{impl} / {base['impl']}",
                         "ratio": ratio, "lo": lo, "hi": hi, "how": how, "step_s": top["median_s"],
                         "raw_s": base["median_s"]})
     return out
@@ -166,7 +166,7 @@ def figure(df, name: str):
         fig.text(0.995, 0.005, where, ha="right", va="bottom", fontsize="x-small", color="#555555")
         if name in ("headline", "layers"):
             rows, what = ((speedups(df), "eager step / graph step") if name == "headline" else
-                          (layer_costs(df), "Keras step / its framework's step"))
+                          (layer_costs(df), "Keras step / raw step"))
             plots.draw_ratios(fig.subplots(), rows, f"{what} (log scale; whiskers: 95% CI)", "")
             fig.tight_layout(rect=(0, 0.02, 1, TOP))
         elif name == "break-even":
