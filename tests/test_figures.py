@@ -102,3 +102,6 @@ def test_committed_headline_matches_the_results_file():
         eager = impl.split("/")[0] + "/eager"
         assert shown == fmt_x(medians[task, eager] / medians[task, impl]).rstrip("×")
     assert data["run_id"] in committed and (ROOT / "docs" / "assets" / "headline.svg").read_text().count("<svg") == 1
+    teaching = " ".join((ROOT / "docs" / "teaching.md").read_text().split())
+    quoted = re.findall(r"(\S+/\S+ on \w+ is \S+× \(95% CI [^)]+\))", teaching)      # docs/teaching.md cites it
+    assert len(quoted) >= 2 and all(q in committed for q in quoted), quoted
