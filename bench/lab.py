@@ -70,7 +70,7 @@ class Results:
         return figures.speedups(self._prepared())
 
     def layer_costs(self) -> list[dict]:
-        """Each Keras implementation against the raw one it runs on (default sizes): ratio, lo, hi (95% CI)."""
+        """Each layer over a framework against the raw implementation it runs on (default sizes): ratio, lo, hi."""
         from bench.report import figures
         return figures.layer_costs(self._prepared())
 
@@ -141,8 +141,9 @@ def measure(tasks=None, impls=None, devices=None, profile="quick", threads=None,
     tasks/impls/devices: names or lists (None: the profile's); profile: a `fwbench run --profile`; threads: per
     framework (None: the physical cores); out: results file to write after every finished cell (None: kept in
     memory only); blocks / precision / max_time: as `fwbench run --blocks/--precision/--max-time`; examples,
-    sweep: as `fwbench run --examples/--sweep` (the slides' worked examples; every task at its sweep sizes); on_update(results): called after every change worth saving (raise
-    KeyboardInterrupt in it to stop); progress: a bench.run.progress.Progress (None: plain lines on stdout).
+    sweep: as `fwbench run --examples/--sweep` (the slides' worked examples; every task at its sweep sizes);
+    on_update(results): called after every change worth saving (raise KeyboardInterrupt in it to stop);
+    progress: a bench.run.progress.Progress (None: plain lines on stdout).
     A KeyboardInterrupt raises `Interrupted`, whose .results holds the finished cells (also written to `out`).
     """
     from bench import results

@@ -1,4 +1,4 @@
-"""bench.measure: fwbench run's own runner from Python; its file passes the schema and renders; interrupts keep cells."""
+"""bench.measure: fwbench run's runner from Python; its file passes the schema and renders; interrupts keep cells."""
 from __future__ import annotations
 
 import json

@@ -19,7 +19,7 @@ SLIDE_RC = {"font.size": 18, "axes.titlesize": 22, "axes.labelsize": 19, "xtick.
 TITLES = {"headline": "Define-and-run vs define-by-run: speed-up per step",
           "tf10x": "Is TensorFlow 10× slower? What the stopwatch timed",
           "break-even": "When does building a graph pay off",
-          "layers": "What Keras costs per step over its framework"}
+          "layers": "What a layer over a framework costs per step"}
 TOP = 1.0                   # of the layout (tight_layout leaves room for the suptitle itself)
 
 
@@ -81,7 +81,7 @@ def speedups(df) -> list[dict]:
 
 
 def layer_costs(df) -> list[dict]:
-    """Every layer (Keras) beside the raw implementation it wraps, at the headline size: its step / the raw one."""
+    """Every layer over a framework beside the raw implementation it wraps, at the headline size: step / raw step."""
     from bench.registry import wrapped
     sub, _ = _main_group(df)
     sizes, out = headline_sizes(sub), []
@@ -166,7 +166,7 @@ def figure(df, name: str):
         fig.text(0.995, 0.005, where, ha="right", va="bottom", fontsize="x-small", color="#555555")
         if name in ("headline", "layers"):
             rows, what = ((speedups(df), "eager step / graph step") if name == "headline" else
-                          (layer_costs(df), "Keras step / raw step"))
+                          (layer_costs(df), "layer step / raw step"))
             plots.draw_ratios(fig.subplots(), rows, f"{what} (log scale; whiskers: 95% CI)", "")
             fig.tight_layout(rect=(0, 0.02, 1, TOP))
         elif name == "break-even":
@@ -240,7 +240,7 @@ def _sentences(df, name) -> list[str]:
         return text
     if name == "layers":
         rows = layer_costs(df)
-        return ["Per step, each Keras implementation against the raw framework implementation it runs on, at the "
+        return ["Per step, each implementation that is a layer over another against the raw one it runs on, at the "
                 "default sizes: " + "; ".join(f"{r['impl']} on {r['task']} takes {_ci_x(r)} the time of "
                                               f"{r['raw']} ({fmt_s(r['step_s'])} vs {fmt_s(r['raw_s'])})"
                                               for r in rows) + ".",

@@ -602,8 +602,8 @@ PROFILES = {
                       "rounds until each cell's 95% CI is within ±2% or the run reaches 15 min (at least 16 blocks)"},
     "smoke": {"blocks": 4, "min_blocks": 4, "precision_pct": 50.0, "max_time_s": 20.0, "ab_max_time_s": 60.0,
               "warmup_s": 0.02, "retrace": False, "sweep": False, "examples": False,
-              "about": "a check that everything runs, not a measurement (CI runs the lecture notebook with it): the quick "
-                       "cells, at least 4 blocks, rounds until ±50% or 20 s"},
+              "about": "a check that everything runs, not a measurement (CI runs the lecture notebook with it): "
+                       "the quick cells, at least 4 blocks, rounds until ±50% or 20 s"},
 }
 SWEEPS = {"elementwise": [{"shape": (3, 4 ** k)} for k in range(1, 7)],          # 3x4 ... 3x4096
           "single_layer": [{"n": 64 * 4 ** k} for k in range(6)],               # 64 ... 65536
