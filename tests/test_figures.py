@@ -44,7 +44,7 @@ def png_size(path) -> tuple[int, int]:
 
 def test_every_figure_as_svg_png_and_caption(report):
     _, folder, stdout = report
-    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.{e}" for n in NAMES for e in ("svg", "png", "md"))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.{e}" for n in NAMES for e in ("svg", "png", "txt"))
     assert "5 slide figures" in stdout
     for name in NAMES:
         w, h = png_size(folder / f"{name}.png")
@@ -55,17 +55,17 @@ def test_every_figure_as_svg_png_and_caption(report):
 
 def test_captions_hold_the_numbers_and_where_they_come_from(report):
     path, folder, _ = report
-    head = (folder / "headline.md").read_text()
+    head = (folder / "headline.txt").read_text()
     # tensorflow/session against tensorflow/eager: 500 / 50 µs; jax/jit against jax/eager: 10 ms / 80 µs
     assert f"tensorflow/session on elementwise is {fmt_x(500 / 50)} (95% CI " in head
     assert f"jax/jit on mlp is {fmt_x(10e-3 / 80e-6)} (95% CI " in head
     for words in ("synthetic 2-core", "CPU Synthetic CPU", "torch 2.13.0", "tensorflow 2.21.0", "2026-01-01 00:00 UTC",
                   f"results file: {path}."):
         assert words in head
-    assert f"takes {fmt_x(480 / 80)} (95% CI" in (folder / "layers.md").read_text()
-    be = (folder / "break-even.md").read_text()
+    assert f"takes {fmt_x(480 / 80)} (95% CI" in (folder / "layers.txt").read_text()
+    be = (folder / "break-even.txt").read_text()
     assert f"tensorflow/session on elementwise after {-(-0.025 // (500e-6 - 50e-6)):,.0f} steps" in be
-    tf = (folder / "tf10x.md").read_text()
+    tf = (folder / "tf10x.txt").read_text()
     assert "TensorFlow Session 46.7 ms" in tf and "tensorflow/session takes" in tf
 
 
@@ -89,9 +89,9 @@ def test_figure_from_python_is_16_9(tmp_path):
 
 
 def test_committed_headline_matches_the_results_file():
-    """docs/assets/headline.md is the caption rendered from results/cpu-quick.json; re-render it when that changes:
+    """docs/assets/headline.txt is the caption rendered from results/cpu-quick.json; re-render it when that changes:
     fwbench report results/cpu-quick.json --out DIR; copy DIR/figures/headline.{svg,md} to docs/assets/."""
-    committed = (ROOT / "docs" / "assets" / "headline.md").read_text()
+    committed = (ROOT / "docs" / "assets" / "headline.txt").read_text()
     data = results.load(ROOT / "results" / "cpu-quick.json")
     df = prepare(frame([("results/cpu-quick.json", data)]))
     assert committed == figures.caption(df, [("results/cpu-quick.json", data)], "headline")

@@ -284,14 +284,14 @@ def provenance(df, runs) -> str:
 
 
 def caption(df, runs, name: str) -> str:
-    """The Markdown caption of figure `name`: its title, its numbers with 95% CIs, and their provenance."""
+    """The plain-text caption of figure `name`: its title, its numbers with 95% CIs, and their provenance."""
     if name not in names(df):
         raise ValueError(f"no figure {name!r} in these results; valid figures: {', '.join(names(df)) or 'none'}")
-    return f"**{_title(name)}.** " + " ".join(_sentences(df, name)) + "\n\n" + provenance(df, runs) + "\n"
+    return f"{_title(name)}. " + " ".join(_sentences(df, name)) + "\n\n" + provenance(df, runs) + "\n"
 
 
 def write(df, runs, folder: Path) -> list[str]:
-    """Every figure of `df` as folder/<name>.svg, .png and .md (its caption); the names written."""
+    """Every figure of `df` as folder/<name>.svg, .png and .txt (its caption, plain text to paste); the names written."""
     import matplotlib
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -301,6 +301,6 @@ def write(df, runs, folder: Path) -> list[str]:
         with matplotlib.rc_context({"svg.hashsalt": name, "svg.fonttype": "none"}):
             fig.savefig(folder / f"{name}.svg", format="svg", metadata={"Date": None})
             fig.savefig(folder / f"{name}.png", format="png", dpi=DPI, metadata={"Software": None})
-        (folder / f"{name}.md").write_text(caption(df, runs, name), encoding="utf-8")
+        (folder / f"{name}.txt").write_text(caption(df, runs, name), encoding="utf-8")
         done.append(name)
     return done

@@ -158,7 +158,7 @@ def run(args) -> int:
     for name, size in sizes.items():
         print(f"  {name:<12} {size / 1024:8.1f} KiB")
     shown = sorted(p.name for p in (out / "figures").glob("*.svg"))
-    print(f"  figures/     {len(shown)} slide figures (SVG, PNG, caption .md): {', '.join(shown)}")
+    print(f"  figures/     {len(shown)} slide figures (SVG, PNG, caption .txt): {', '.join(shown)}")
     return 0
 
 
