@@ -54,7 +54,8 @@ def test_frame_one_row_per_cell(results_file):
 
 
 def test_report_writes_every_output(report_dir, results_file):
-    assert sorted(p.name for p in report_dir.iterdir()) == ["index.html", "report.md", "report.tex", "results.csv"]
+    assert sorted(p.name for p in report_dir.iterdir()) == ["figures", "index.html", "report.md", "report.tex",
+                                                            "results.csv"]
     html = (report_dir / "index.html").read_text()
     for sid in SECTIONS:
         assert f'<section id="{sid}">' in html
@@ -108,9 +109,9 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, content):
 def test_bad_input_leaves_an_existing_report_alone(report_dir, tmp_path):
     out = tmp_path / "kept"
     shutil.copytree(report_dir, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {str(p): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert main(["report", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {str(p): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_break_even_steps():

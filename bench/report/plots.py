@@ -29,14 +29,19 @@ def style(impl):
             "linewidth": 2, "markersize": 6}
 
 
+STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "svg.fonttype": "none",
+         "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+         "grid.alpha": 0.3, "legend.frameon": False, "font.family": "sans-serif"}
+
+
 def _setup():
-    """matplotlib with the Agg backend and a large, projector-friendly style."""
+    """matplotlib with the Agg backend (unless pyplot already runs, e.g. inline in a notebook) and the report's style."""
+    import sys
     import matplotlib
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "svg.fonttype": "none",
-                         "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-                         "grid.alpha": 0.3, "legend.frameon": False, "font.family": "sans-serif"})
+    plt.rcParams.update(STYLE)
     return plt
 
 
@@ -83,9 +88,17 @@ def phases(rows, title: str) -> str:
     the part after the imports, which is what the slide's datetime.now() stopwatch saw. A bar more than four
     times longer than the next is cut at the axis edge and labelled, so it does not flatten the others.
     """
-    from bench.report.lib import fmt_s
     plt = _setup()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(rows) + 1.6), sharey=True)
+    fig = plt.figure(figsize=(11, 0.5 * len(rows) + 1.6))
+    draw_phases(fig, rows)
+    return svg(fig, "phases")
+
+
+def draw_phases(fig, rows, titles=None, layout_top=1.0, ncol=5):
+    """The two panels of `phases` drawn on `fig` (a report figure or a 16:9 slide; `titles` of the two panels,
+    `layout_top` of the layout below a suptitle, `ncol` of the legend)."""
+    from bench.report.lib import fmt_s
+    axes = fig.subplots(1, 2, sharey=True)
     labels = [r["impl"] for r in rows]
     for ax, skip_import in ((axes[0], False), (axes[1], True)):
         keys = [p for p in PHASES if not (skip_import and p[0] == "import_s")]
@@ -99,23 +112,22 @@ def phases(rows, title: str) -> str:
             ax.barh(labels, vals, left=left, color=col, label=label, edgecolor="white", linewidth=0.5)
             left = [a + b for a, b in zip(left, vals)]
         ax.set_xlabel("seconds" if unit == "s" else "milliseconds")
-        ax.set_title("whole script: import + setup + build + first step + step" if not skip_import
-                     else "after the imports (what the slide's stopwatch saw)")
+        ax.set_title(titles[skip_import] if titles else "whole script: import + setup + build + first step + step"
+                     if not skip_import else "after the imports (what the slide's stopwatch saw)")
         ax.grid(axis="y", visible=False)
         ax.set_xlim(0, limit * scale or 1)
         for y, total in enumerate(totals):
             if total * scale > limit * scale * 0.86:
                 ax.annotate(f"{fmt_s(total)} ▸", (limit * scale, y), xytext=(-4, 0), textcoords="offset points",
-                            va="center", ha="right", fontsize=9, fontweight="bold",
+                            va="center", ha="right", fontsize="small", fontweight="bold",
                             bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
             else:
                 ax.annotate(fmt_s(total), (total * scale, y), xytext=(3, 0), textcoords="offset points",
-                            va="center", fontsize=9)
+                            va="center", fontsize="small")
     axes[0].invert_yaxis()
     handles, names = axes[0].get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.08 if len(rows) > 4 else 0.14, 1, 1))
-    fig.legend(handles, names, loc="lower center", ncol=5, fontsize=9)
-    return svg(fig, "phases")
+    fig.tight_layout(rect=(0, (0.08 if len(rows) > 4 else 0.14) * 5 / ncol, 1, layout_top))
+    fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize="small")
 
 
 def break_even(groups, name="break-even") -> str:
@@ -123,13 +135,21 @@ def break_even(groups, name="break-even") -> str:
 
     `groups`: {task: [(impl, build_s, step_s), ...]}. A ring marks each graph mode's break-even with its eager twin.
     """
-    import numpy as np
     plt = _setup()
+    cols = min(len(groups), 2)
+    fig = plt.figure(figsize=(6 * cols, 3.8 * ((len(groups) + 1) // 2)))
+    draw_break_even(fig, groups)
+    return svg(fig, name)
+
+
+def draw_break_even(fig, groups, layout_top=1.0, cols=2):
+    """The panels of `break_even` drawn on `fig`, `cols` to a row (`layout_top`: of the layout, below a suptitle)."""
+    import numpy as np
     n = len(groups)
-    cols = min(n, 2)
-    fig, axes = plt.subplots((n + 1) // 2, cols, figsize=(6 * cols, 3.8 * ((n + 1) // 2)), squeeze=False)
+    cols = min(n, cols)
+    axes = fig.subplots(-(-n // cols), cols, squeeze=False)
     handles = {}
-    for ax, (task, lines) in zip(axes.flat, groups.items()):
+    for panel, (ax, (task, lines)) in enumerate(zip(axes.flat, groups.items())):
         byimpl = {impl: (build, step) for impl, build, step in lines}
         rings = []
         for impl, build, step in lines:
@@ -148,26 +168,33 @@ def break_even(groups, name="break-even") -> str:
             ax.plot([k], [y], marker="o", markersize=9, markerfacecolor="white", markeredgecolor=colour(impl),
                     markeredgewidth=2.2, zorder=5)
             ax.annotate(_count(label), (k, y), xytext=(8, -14 + 13 * (j % 3)), textcoords="offset points",
-                        fontsize=9, color="#222222", fontweight="bold")
+                        fontsize="small", color="#222222", fontweight="bold")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(task)
         _axes(ax, "count", "time")
         ax.set_xlabel("training steps")
-        ax.set_ylabel("build + steps")
+        if panel % cols == 0 or cols <= 2:
+            ax.set_ylabel("build + steps")
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     from bench.registry import IMPLS
     order = [i for i in IMPLS if i in handles] + [i for i in handles if i not in IMPLS]
-    fig.tight_layout(rect=(0, 0.1 if n <= 2 else 0.06, 1, 1))
-    fig.legend([handles[i] for i in order], order, loc="lower center", ncol=min(len(order), 4), fontsize=9)
-    return svg(fig, name)
+    legend_rows = -(-len(order) // 4)
+    fig.tight_layout(rect=(0, (0.1 if n <= cols else 0.06) * (1 + 0.5 * (legend_rows - 1)), 1, layout_top))
+    fig.legend([handles[i] for i in order], order, loc="lower center", ncol=min(len(order), 4), fontsize="small")
 
 
 def sweep(series, xlabel: str, title: str, name: str) -> str:
     """Step time against problem size, log-log, one line per implementation. `series`: {impl: [(x, s), ...]}."""
     plt = _setup()
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    draw_sweep(ax, series, xlabel, title)
+    return svg(fig, name)
+
+
+def draw_sweep(ax, series, xlabel: str, title: str):
+    """The lines of `sweep` drawn on `ax`."""
     for impl, pts in series.items():
         pts = sorted(pts)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=impl, **style(impl))
@@ -181,8 +208,7 @@ def sweep(series, xlabel: str, title: str, name: str) -> str:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("seconds per step (median)")
     ax.set_title(title)
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return svg(fig, name)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def efficiency(points, peak, title: str, measured=None) -> str:
@@ -203,7 +229,7 @@ def efficiency(points, peak, title: str, measured=None) -> str:
         if value:
             ax.axvline(value, color="#333333", linestyle=ls, linewidth=1.2)
             ax.annotate(f"{name}\n{value:.0f} GFLOP/s", (value, -0.5), xytext=(-4, -2), textcoords="offset points",
-                        ha="right", va="top", fontsize=9)
+                        ha="right", va="top", fontsize="small")
     ax.set_yticks(range(len(tasks)), tasks)
     ax.set_ylim(len(tasks) - 0.5, -0.5)
     ax.set_xscale("log")
@@ -211,5 +237,37 @@ def efficiency(points, peak, title: str, measured=None) -> str:
     ax.set_xlabel("achieved GFLOP/s (log scale)")
     ax.set_title(title)
     ax.grid(axis="y", visible=False)
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return svg(fig, "efficiency")
+
+
+def draw_ratios(ax, rows, xlabel: str, title: str):
+    """Horizontal bars of ratios with their 95% CIs, log x, a line at 1, grouped by task.
+
+    `rows`: dicts with task, impl (colour), label, ratio, lo, hi; bars are labelled '17×'.
+    """
+    from bench.report.lib import fmt_x
+    y, ticks, last = 0.0, [], None
+    for r in rows:
+        if last is not None and r["task"] != last:
+            y += 0.6                                  # a gap between tasks
+        last = r["task"]
+        ax.barh(y, r["ratio"] - 1, color=colour(r["impl"]), height=0.8, left=1)     # from 1: below it, slower
+        ax.errorbar(r["ratio"], y, xerr=[[r["ratio"] - r["lo"]], [r["hi"] - r["ratio"]]], fmt="none",
+                    ecolor="#222222", capsize=4, linewidth=1.5)
+        ax.annotate(fmt_x(r["ratio"]), (max(r["hi"], 1.0), y), xytext=(6, 0), textcoords="offset points", va="center",
+                    fontsize="small", fontweight="bold")
+        ticks.append((y, f"{r['task']}: {r['label']}"))
+        y += 1.0
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="#333333", linewidth=1.2)
+    ax.set_yticks([t for t, _ in ticks], [label for _, label in ticks])
+    ax.set_ylim(y - 0.4, -0.6)
+    hi = max([r["hi"] for r in rows] + [2.0])
+    lo = min([r["lo"] for r in rows] + [1.0])
+    ax.set_xlim(lo / 1.6, hi * 3)
+    _axes(ax, "count")
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(axis="y", visible=False)

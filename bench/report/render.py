@@ -1,4 +1,5 @@
-"""`fwbench report RESULTS... --out DIR`: one self-contained HTML page plus Markdown, LaTeX and CSV exports.
+"""`fwbench report RESULTS... --out DIR`: one self-contained HTML page plus Markdown, LaTeX and CSV exports, and
+the slide figures (SVG, PNG and a caption each) under DIR/figures/.
 
 Renders from results files only (never a live run). Everything is written to a temporary folder first and
 moved into DIR at the end, so bad input or a crash leaves nothing half-written there.
@@ -119,7 +120,15 @@ def render(df, runs, folder: Path, title="fwbench report") -> dict:
                            ("report.tex", "report.tex.j2")):
         (folder / name).write_text(env.get_template(template).render(**ctx), encoding="utf-8")
     csv_frame(df).to_csv(folder / "results.csv", index=False)
+    from bench.report import figures
+    figures.write(prepare_main(df), runs, folder / "figures")
     return {name: (folder / name).stat().st_size for name in OUTPUTS}
+
+
+def prepare_main(df):
+    """The frame as the sections read it (bench.report.lib.prepare)."""
+    from bench.report.lib import prepare
+    return prepare(df)
 
 
 def publish(tmp: Path, out: Path):
@@ -129,6 +138,10 @@ def publish(tmp: Path, out: Path):
         return
     for name in OUTPUTS:
         os.replace(tmp / name, out / name)
+    if (tmp / "figures").exists():
+        if (out / "figures").is_dir():
+            shutil.rmtree(out / "figures")
+        os.replace(tmp / "figures", out / "figures")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -140,15 +153,23 @@ def run(args) -> int:
     df, runs = load_frame(args.results)
     if df.empty:
         raise UsageError(f"{', '.join(map(str, args.results))}: no cells to report")
+    sizes = write_report(df, runs, out, args.title)
+    print(f"report: {len(df)} cells from {len(runs)} results file(s) -> {out}/")
+    for name, size in sizes.items():
+        print(f"  {name:<12} {size / 1024:8.1f} KiB")
+    shown = sorted(p.name for p in (out / "figures").glob("*.svg"))
+    print(f"  figures/     {len(shown)} slide figures (SVG, PNG, caption .txt): {', '.join(shown)}")
+    return 0
+
+
+def write_report(df, runs, out: Path, title="fwbench report") -> dict:
+    """Render into a temporary folder beside `out`, then move the files in: {name: bytes written}."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        sizes = render(df, runs, tmp, args.title)
+        sizes = render(df, runs, tmp, title)
         publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    print(f"report: {len(df)} cells from {len(runs)} results file(s) -> {out}/")
-    for name, size in sizes.items():
-        print(f"  {name:<12} {size / 1024:8.1f} KiB")
-    return 0
+    return sizes

@@ -600,6 +600,10 @@ PROFILES = {
              "warmup_s": 0.2, "retrace": True, "sweep": True, "examples": True,
              "about": "every implementation, size sweeps, retrace cost of the graph modes, the worked examples; "
                       "rounds until each cell's 95% CI is within ±2% or the run reaches 15 min (at least 16 blocks)"},
+    "smoke": {"blocks": 4, "min_blocks": 4, "precision_pct": 50.0, "max_time_s": 20.0, "ab_max_time_s": 60.0,
+              "warmup_s": 0.02, "retrace": False, "sweep": False, "examples": False,
+              "about": "a check that everything runs, not a measurement (CI runs the lecture notebook with it): "
+                       "the quick cells, at least 4 blocks, rounds until ±50% or 20 s"},
 }
 SWEEPS = {"elementwise": [{"shape": (3, 4 ** k)} for k in range(1, 7)],          # 3x4 ... 3x4096
           "single_layer": [{"n": 64 * 4 ** k} for k in range(6)],               # 64 ... 65536
@@ -615,19 +619,20 @@ def canonical(task: str, size: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in full.items()}
 
 
-def make_cells(profile: str, task_names, impls, devices) -> list[dict]:
+def make_cells(profile: str, task_names, impls, devices, sweep: bool | None = None) -> list[dict]:
     """The cells of a run: task x size x implementation x device, in that order. `impls` None: the profile's own
-    (quick: those whose folders declare them quick enough, on the tasks they declare)."""
+    (quick: those whose folders declare them quick enough, on the tasks they declare); `sweep`: the SWEEPS sizes
+    (None: as the profile says)."""
     from bench import registry
     spec = PROFILES[profile]
     if impls is None:
         impls = list(registry.IMPLS) if profile == "full" else registry.quick_impls()
-        return [c for c in make_cells(profile, task_names, impls, devices)
+        return [c for c in make_cells(profile, task_names, impls, devices, sweep)
                 if profile == "full" or registry.in_quick(c["impl"], c["task"])]
     cells = []
     for task in task_names:
         default = canonical(task, {})
-        for size in (SWEEPS[task] if spec["sweep"] else [{}]):
+        for size in (SWEEPS[task] if (spec["sweep"] if sweep is None else sweep) else [{}]):
             size = canonical(task, size)
             for impl in impls:
                 if impl in registry.IMPLS and registry.task_skip_reason(impl, task):
@@ -666,6 +671,8 @@ def add_arguments(p):
                    help="seconds one cell's phase may take before its worker is killed (default 600)")
     p.add_argument("--examples", action="store_true",
                    help="also record the slides' worked examples (the full profile always does)")
+    p.add_argument("--sweep", action="store_true", help="also time every task at its sweep sizes (the full profile "
+                   "always does)")
     p.add_argument("--machine", help="a short name for this machine in the results (default: CPU model x cores)")
     p.add_argument("--worker-env", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="an extra environment variable for every worker, e.g. OMP_WAIT_POLICY=PASSIVE (repeatable; "
@@ -718,7 +725,9 @@ def plan(args, spec: dict, command: str = "run") -> tuple[int, float | None, flo
     return spec["min_blocks"], precision or spec["precision_pct"], args.max_time or budget
 
 
-def run(args) -> int:
+def run(args, progress=None, on_update=None, own_signals: bool = True) -> int:
+    """`fwbench run`; from Python (bench.lab.measure): `progress` replaces the stderr Progress, `on_update(data)` is
+    called after every save of the results file, and `own_signals=False` leaves SIGTERM as the host set it."""
     import secrets
     import signal
     from datetime import datetime, timezone
@@ -742,7 +751,7 @@ def run(args) -> int:
     task_names = args.tasks or list(tasks.TASKS)
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
-    cells = make_cells(args.profile, task_names, args.impls, devices)
+    cells = make_cells(args.profile, task_names, args.impls, devices, sweep=getattr(args, "sweep", False) or None)
     # --aa: the same cells again in a second set of workers (same Python, same checkout), blocks paired
     # round by round exactly as the A/B gate pairs two environments
     sides = (Side(), Side("aa-copy")) if args.aa else process_sides(processes)
@@ -756,7 +765,7 @@ def run(args) -> int:
                + (f"--blocks {blocks}" if precision is None else f"--precision {precision:g} --max-time {max_time:g}")
                + (" --all-rounds" if args.all_rounds and precision is not None else "")
                + (" --aa" if args.aa else "") + (f" --processes {processes}" if processes > 1 else "")
-               + (" --examples" if args.examples else "")
+               + (" --examples" if args.examples else "") + (" --sweep" if getattr(args, "sweep", False) else "")
                + "".join(f" --worker-env {k}={v}" for k, v in worker_env.items()) + f" --out {out}")
     load = environment.busy()                   # before any work of ours: what else runs on the machine
     warning = environment.busy_warning(load)
@@ -795,9 +804,14 @@ def run(args) -> int:
         data["harness"]["wall_s"] = round(time.perf_counter() - t0, 3)
         results.write_atomic(out, data)
 
-    progress = Progress()
+    def saved(records):
+        save(records)
+        if on_update is not None:
+            on_update(data)
+
+    progress = progress or Progress()
     progress.note(f"fwbench run {run_id}: {len(cells)} cells ({args.profile}), {threads} threads -> {out}")
-    old = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    old = signal.signal(signal.SIGTERM, _raise_interrupt) if own_signals and _main_thread() else None
     done = precise(precision or 0, merged=processes > 1)
     until = None if precision is None else Until(done, blocks, t0 + max_time - QUIT_S, precision,
                                                   f"to ±{precision:g}% by {max_time:g} s", keep_all=args.all_rounds)
@@ -805,7 +819,7 @@ def run(args) -> int:
         records = run_cells(cells, sides, threads=threads, blocks=blocks, warmup_s=spec["warmup_s"], until=until,
                             cell_timeout=args.cell_timeout,
                             examples=data["examples"] if spec["examples"] or args.examples else None,
-                            workers=data["environment"]["workers"], progress=progress, on_update=save,
+                            workers=data["environment"]["workers"], progress=progress, on_update=saved,
                             worker_env=worker_env, stats=data["harness"])
     except Interrupted as e:
         data["harness"]["interrupted"] = True
