@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import numpy as np
@@ -132,3 +133,19 @@ def test_without_otava_it_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "otava.analysis", None)        # importing it now raises ImportError
     code, _, err = track(runs)
     assert code == 2 and "pip install --no-deps apache-otava==0.8.0" in err
+
+
+def test_history_and_publish_mark_the_change_point(tmp_path):
+    runs = history(tmp_path / "runs", step=1.25, at=8, cell=1)
+    history(tmp_path / "runs", machine="other-box", seed=3)                    # flat: nothing marked on it
+    code, out, err = synth.fwbench("history", runs, "--out", tmp_path / "page")
+    assert code == 0, err
+    html = (tmp_path / "page" / "history.html").read_text()
+    assert html.count('<tr class="change">') == 1 and "mlp" in html.split('<tr class="change">')[1].split("</tr>")[0]
+    assert re.search(r"×1\.2\d", html.split('id="trends"')[1])               # the figure's label of the ratio
+    code, out, err = synth.fwbench("publish", runs, "--out", tmp_path / "site")
+    assert code == 0, err
+    site = {m["machine"]: m for m in json.loads((tmp_path / "site" / "site.json").read_text())["machines"]}
+    assert site["synthetic 2-core"]["changes"] == 1 and site["other-box"]["changes"] == 0
+    page = (tmp_path / "site" / site["synthetic 2-core"]["history"]).read_text()
+    assert page.count('<tr class="change">') == 1 and "change point" in (tmp_path / "site" / "index.html").read_text()
