@@ -9,6 +9,15 @@ scale, offset to lie around 1 so that Otava's relative magnitude, mean_after / m
 the change of the log (its `min_magnitude` 0.05 is about a 5% change). A change point's ratio is the median of
 the medians after it over the median of those before it, each side up to the neighbouring change point, with
 a bootstrap confidence interval (percentile, both sides resampled on their log medians).
+
+Before that, as `fwbench compare` does between two runs (bench.gate.shift), each run's run-wide shift is divided
+out of each cell: a shared machine slows down or speeds up every cell of a worker process alike for a while
+(other tenants, the clock), which is not a change of the cell. A cell's shift in a run is the median, over the
+*other* cells of its device and worker process ok in that run (at least MIN_CELLS of them, else no shift), of
+their log median's deviation from their own median over the history; leaving the cell out, its own change does
+not cancel itself. (Unlike compare, no fallback to the other cells of the device: one worker's shift is not
+another's.) The price: a change of every cell of a framework alike
+looks like a shift (--no-shift tracks the raw medians).
 """
 from __future__ import annotations
 
@@ -21,6 +30,7 @@ MAX_PVALUE = 0.001     # a change point's t-test p must be below this
 MIN_MAGNITUDE = 0.05   # ... and its level change beyond this (about 5%; the machine's run-to-run noise)
 LAST = 3               # a change point is new when it lies within the last this many runs
 CONFIDENCE = 0.95      # of the ratio's interval
+MIN_CELLS = 3          # a run's shift needs at least this many other cells to estimate it from
 MISSING = "change-point detection needs Apache Otava: pip install --no-deps apache-otava==0.8.0"
 
 
@@ -68,6 +78,34 @@ def series(runs) -> dict:
             if r["status"] == "ok" and r["median_s"] and r["median_s"] > 0:
                 cell["points"].append((i, float(r["median_s"])))
     return out
+
+
+def shifts(cells: dict) -> dict:
+    """{key: {x: factor}}: the run-wide shift of each cell in each run x where it is ok, from `cells` =
+    {key: (its worker group, [(x, median_s), ...])}; 1.0 where too few other cells of the group are ok."""
+    import numpy as np
+    by_run = {}
+    for key, (group, points) in cells.items():
+        if points:
+            logs = np.log([m for _, m in points])
+            for (x, _), v in zip(points, logs - np.median(logs)):
+                by_run.setdefault(x, []).append((key, group, float(v)))
+    out = {}
+    for x, entries in by_run.items():
+        for key, group, _ in entries:
+            same = [v for k, g, v in entries if k != key and g == group]
+            out.setdefault(key, {})[x] = math.exp(float(np.median(same))) if len(same) >= MIN_CELLS else 1.0
+    return out
+
+
+def corrected(cells: dict, shift: bool = True) -> dict:
+    """{key: [(run index, median_s / its run's shift), ...]} of `series`' cells (raw medians if not `shift`)."""
+    from bench.registry import worker_of
+    if not shift:
+        return {k: list(c["points"]) for k, c in cells.items()}
+    f = shifts({k: ((c["row"]["device"], worker_of(c["row"]["framework"])), c["points"])
+                for k, c in cells.items()})
+    return {k: [(x, m / f[k][x]) for x, m in c["points"]] for k, c in cells.items()}
 
 
 def detect(medians, window_len=WINDOW_LEN, max_pvalue=MAX_PVALUE, min_magnitude=MIN_MAGNITUDE) -> list:
@@ -120,7 +158,7 @@ def commit(data) -> str | None:
 
 
 def track(paths, machine=None, last=LAST, window_len=WINDOW_LEN, max_pvalue=MAX_PVALUE,
-          min_magnitude=MIN_MAGNITUDE) -> dict:
+          min_magnitude=MIN_MAGNITUDE, shift=True) -> dict:
     """The change-point report of one machine's results files (fwbench track's JSON)."""
     from bench.gate.compare import cell_name
     if last < 1:
@@ -129,10 +167,12 @@ def track(paths, machine=None, last=LAST, window_len=WINDOW_LEN, max_pvalue=MAX_
         raise UsageError(f"--window must be at least 2 runs, got {window_len}")
     otava()
     machine, runs = machine_runs(paths, machine)
-    changes = []
-    for (task, impl, device, _, variant), cell in series(runs).items():
+    changes, cells = [], series(runs)
+    points = corrected(cells, shift)
+    for (task, impl, device, size_json, variant), cell in cells.items():
         r = cell["row"]
-        for c in cell_changes(cell["points"], window_len=window_len, max_pvalue=max_pvalue,
+        for c in cell_changes(points[(task, impl, device, size_json, variant)], window_len=window_len,
+                              max_pvalue=max_pvalue,
                               min_magnitude=min_magnitude):
             before, after = runs[c["x_before"]][1], runs[c["x"]][1]
             changes.append({"cell": cell_name(r), "task": task, "impl": impl, "device": device, "size": r["size"],

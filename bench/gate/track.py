@@ -23,6 +23,8 @@ def add_arguments(p):  # pragma: no mutate block
                    help=f"Otava's max_pvalue (default {cp.MAX_PVALUE:g})")
     p.add_argument("--min-magnitude", type=float, default=cp.MIN_MAGNITUDE, metavar="R",
                    help=f"Otava's min_magnitude, about a relative change (default {cp.MIN_MAGNITUDE:g})")
+    p.add_argument("--no-shift", action="store_true", help="track the raw medians: do not divide out each run's "
+                   "run-wide shift of the cell's framework and device (the median change of its other cells)")
     p.add_argument("--json", metavar="FILE", help="also write the change points as JSON")
     p.add_argument("--markdown", metavar="FILE", help="also write a short Markdown table")
 
@@ -79,7 +81,8 @@ def markdown(report: dict) -> str:
 
 def run(args) -> int:  # pragma: no mutate block
     from bench.results import write_atomic
-    report = cp.track(args.results, args.machine, args.last, args.window, args.max_p, args.min_magnitude)
+    report = cp.track(args.results, args.machine, args.last, args.window, args.max_p, args.min_magnitude,
+                      not args.no_shift)
     shown = {**report, "last": args.last}
     print_table(shown)
     if args.markdown:
