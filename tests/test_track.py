@@ -164,6 +164,8 @@ def test_a_run_wide_shift_of_a_worker_is_divided_out(tmp_path):
     step of one numpy cell among them is still found, at its run."""
     runs = history(tmp_path / "runs", cells=NUMPY, shift=(1.6, 6, 99))
     assert report(tmp_path, runs)["changes"] == []
+    code, _, err = synth.fwbench("history", runs, "--out", tmp_path / "page")       # history divides it out too
+    assert code == 0 and "no cell's level changed" in (tmp_path / "page" / "history.html").read_text(), err
     raw = report(tmp_path, runs, "--no-shift")["changes"]
     assert [(c["impl"], c["index"]) for c in raw] == [("numpy/manual", 6)] * 4
     runs = history(tmp_path / "step", cells=NUMPY, shift=(1.6, 6, 99), step=1.25, at=12, cell=2)

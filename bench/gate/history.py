@@ -92,16 +92,20 @@ def figure(title: str, cells: list, labels: list[str], name: str) -> str:
 
 
 def mark_changes(cells) -> str | None:
-    """Add each cell's change points (c["changes"], Otava on its points in run order); None, or why they are not
-    marked."""
+    """Add each cell's change points (c["changes"]: Otava on its points in run order, each run's run-wide shift of
+    the cell's worker process divided out, as fwbench track does); None, or why they are not marked."""
     from bench.errors import UsageError
     from bench.gate import changes
+    from bench.registry import worker_of
     try:
         changes.otava()
     except UsageError as e:
         return str(e)
-    for c in cells.values():
-        c["changes"] = changes.cell_changes([(p["run"], p["row"]["median_s"]) for p in c["points"]])
+    series = {k: ((k[0], k[1], worker_of(c["points"][0]["row"]["framework"]) if c["points"] else None),
+                  [(p["run"], p["row"]["median_s"]) for p in c["points"]]) for k, c in cells.items()}
+    factors = changes.shifts(series)
+    for k, c in cells.items():
+        c["changes"] = changes.cell_changes([(x, m / factors[k][x]) for x, m in series[k][1]])
     return None
 
 
