@@ -77,8 +77,8 @@ def figure(title: str, cells: list, labels: list[str], name: str) -> str:
         for ch in c.get("changes") or []:
             x = (ch["x_before"] + ch["x"]) / 2
             ax.axvline(x, color=st["color"], linestyle=":", linewidth=1.6, zorder=1)
-            ax.annotate(f"×{ch['ratio']:.2f}", (x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -10 - 11 * marks),
-                        textcoords="offset points", fontsize=8, color=st["color"])
+            ax.annotate(f"×{ch['ratio']:.2f}", (x, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -10 - 11 * marks), textcoords="offset points", fontsize=8, color=st["color"])
             marks += 1
     used = sorted({p["run"] for c in cells for p in c["points"]})
     step = max(1, len(used) // 10)
@@ -149,7 +149,8 @@ def page(paths, threshold_pct=None, noise_pct=None, noise_file=None) -> dict:
                 "svg": figure(f"{task} {size} ({device})", cs, labels, f"{m}-{device}-{task}-{size}")}
                for (m, device, task, size), cs in groups.items()]
     return {"title": "fwbench history", "runs": run_rows, "regressions": regressions, "latest": latest,
-            "figures": figures, "changes": change_rows, "unmarked": unmarked, "rules": {m: why for m, (thr, why) in rules.items()}, "p_max": P_MAX,
+            "figures": figures, "changes": change_rows, "unmarked": unmarked,
+            "rules": {m: why for m, (thr, why) in rules.items()}, "p_max": P_MAX,
             "machines": sorted(rules), "home": None}
 
 
