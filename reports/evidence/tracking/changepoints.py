@@ -149,6 +149,7 @@ def figure(runs, key, k, out, params):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    plt.rcParams["svg.hashsalt"] = "changepoints"          # the same SVG from the same data
     cells = changes.series(inject(runs, key, k, 1.25))
     raw = cells[key]["points"]
     fixed = changes.corrected(cells)[key]
