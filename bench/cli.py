@@ -25,7 +25,7 @@ COMMANDS = {
     "history": ("bench.gate.history", "a trend page across results files"),
     "export": ("bench.gate.export", "export results for CI dashboards (github-action-benchmark)"),
     "publish": ("bench.gate.publish", "a static site of many runs on many machines: index, latest reports, trends, files"),
-    "track": ("bench.gate.track", "change points over a machine's history of results files"),
+    "track": ("bench.gate.track", "change points of every cell over one machine's history (Apache Otava)"),
     "confirm": ("bench.gate.confirm", "A/B the commits around each new change point of `fwbench track` (alert on confirmed)"),
     "bisect": ("bench.gate.bisect", "the first commit between GOOD and BAD that made cells slower (ab per step)"),
 }

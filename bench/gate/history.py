@@ -2,7 +2,9 @@
 
 Runs are ordered by date (then commit); per cell, the median with its 95% CI over the runs, and compare's
 verdict (asv's rule, threshold raised to the machine's run-to-run noise) between consecutive runs of the cell
-on the same machine. Runs from several machines (a CI matrix) are kept apart, one trend per machine.
+on the same machine. Runs from several machines (a CI matrix) are kept apart, one trend per machine. Each
+cell's change points over its machine's runs (bench.gate.changes, Apache Otava; left out when it is not
+installed) are listed and drawn: a dotted line at the first run of the new level, labelled with the ratio.
 """
 from __future__ import annotations
 
@@ -52,10 +54,12 @@ def trends(df, runs, threshold_pct, noise_pct=None, noise_file=None):
 
 
 def figure(title: str, cells: list, labels: list[str], name: str) -> str:
-    """Median step (log) with 95% CI bars over the runs, one line per implementation; regressions ringed red."""
+    """Median step (log) with 95% CI bars over the runs, one line per implementation; regressions ringed red,
+    change points a dotted line between the last run of the old level and the first of the new, with the ratio."""
     from bench.report import plots
     plt = plots._setup()
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    marks = 0
     for c in cells:
         pts = c["points"]
         xs = [p["run"] for p in pts]
@@ -70,6 +74,12 @@ def figure(title: str, cells: list, labels: list[str], name: str) -> str:
                         markeredgecolor="#C0392B" if bad else "#1E8449", markeredgewidth=2.2, zorder=5)
                 ax.annotate(f"{(p['ratio'] - 1) * 100:+.0f}%", (p["run"], p["row"]["median_s"]), xytext=(9, 6),
                             textcoords="offset points", fontsize=9, color="#C0392B" if bad else "#1E8449")
+        for ch in c.get("changes") or []:
+            x = (ch["x_before"] + ch["x"]) / 2
+            ax.axvline(x, color=st["color"], linestyle=":", linewidth=1.6, zorder=1)
+            ax.annotate(f"×{ch['ratio']:.2f}", (x, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -10 - 11 * marks), textcoords="offset points", fontsize=8, color=st["color"])
+            marks += 1
     used = sorted({p["run"] for c in cells for p in c["points"]})
     step = max(1, len(used) // 10)
     ax.set_xticks(used[::step], [labels[i].replace(" ", "\n", 1) for i in used[::step]], fontsize=8)
@@ -79,6 +89,24 @@ def figure(title: str, cells: list, labels: list[str], name: str) -> str:
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return plots.svg(fig, name)
+
+
+def mark_changes(cells) -> str | None:
+    """Add each cell's change points (c["changes"]: Otava on its points in run order, each run's run-wide shift of
+    the cell's worker process divided out, as fwbench track does); None, or why they are not marked."""
+    from bench.errors import UsageError
+    from bench.gate import changes
+    from bench.registry import worker_of
+    try:
+        changes.otava()
+    except UsageError as e:
+        return str(e)
+    series = {k: ((k[0], k[1], worker_of(c["points"][0]["row"]["framework"]) if c["points"] else None),
+                  [(p["run"], p["row"]["median_s"]) for p in c["points"]]) for k, c in cells.items()}
+    factors = changes.shifts(series)
+    for k, c in cells.items():
+        c["changes"] = changes.cell_changes([(x, m / factors[k][x]) for x, m in series[k][1]])
+    return None
 
 
 def page(paths, threshold_pct=None, noise_pct=None, noise_file=None) -> dict:
@@ -92,12 +120,13 @@ def page(paths, threshold_pct=None, noise_pct=None, noise_file=None) -> dict:
     labels = [run_label(d) for _, d in runs]
     cells, rules = trends(df, runs, DEFAULT_THRESHOLD if threshold_pct is None else threshold_pct,
                           noise_pct, noise_file)
+    unmarked = mark_changes(cells)
     run_rows = [{"n": i + 1, "label": labels[i], "run_id": d["run_id"], "machine": d["environment"].get("machine"),
                  "profile": d.get("profile"), "file": Path(src).name, "dirty": (d["environment"].get("git") or {})
                  .get("dirty"), "versions": ", ".join(f"{k} {v}" for k, v in
                                                       (d["environment"].get("frameworks") or {}).items() if v)}
                 for i, (src, d) in enumerate(runs)]
-    groups, latest, regressions = {}, [], []
+    groups, latest, regressions, change_rows = {}, [], [], []
     for (machine, device, task, size, impl, variant), c in cells.items():
         c.update(impl=impl, label=impl + (f" ({variant})" if variant else ""))
         groups.setdefault((machine, device, task, size), []).append(c)
@@ -106,6 +135,9 @@ def page(paths, threshold_pct=None, noise_pct=None, noise_file=None) -> dict:
             if p["verdict"] == REGRESSION:
                 regressions.append({"machine": machine, "cell": c["name"], "run": labels[p["run"]],
                                     "change": f"{(p['ratio'] - 1) * 100:+.1f}%", "test": p["test"], "note": p["note"]})
+        change_rows += [{"machine": machine, "cell": c["name"], "run": labels[ch["x"]], "n": ch["x"] + 1,
+                         "change": f"×{ch['ratio']:.3g}", "ci": f"{ch['ci'][0]:.3g}–{ch['ci'][1]:.3g}",
+                         "p": f"{ch['p']:.2g}"} for ch in c.get("changes") or []]
         last = pts[-1] if pts else None
         latest.append({"machine": machine, "cell": c["name"], "runs": len(pts),
                        "median": fmt_s(last["row"]["median_s"]) if last else "–",
@@ -117,7 +149,8 @@ def page(paths, threshold_pct=None, noise_pct=None, noise_file=None) -> dict:
                 "svg": figure(f"{task} {size} ({device})", cs, labels, f"{m}-{device}-{task}-{size}")}
                for (m, device, task, size), cs in groups.items()]
     return {"title": "fwbench history", "runs": run_rows, "regressions": regressions, "latest": latest,
-            "figures": figures, "rules": {m: why for m, (thr, why) in rules.items()}, "p_max": P_MAX,
+            "figures": figures, "changes": change_rows, "unmarked": unmarked,
+            "rules": {m: why for m, (thr, why) in rules.items()}, "p_max": P_MAX,
             "machines": sorted(rules), "home": None}
 
 

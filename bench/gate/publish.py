@@ -135,7 +135,8 @@ def build(machines: dict, site: Path, title: str, threshold_pct, noise_pct=None,
                                     "cells": [c for c in verdict["cells"] if c["verdict"] in rules.GATED]}
             latest.append(entry)
         index["machines"].append({"machine": machine, "folder": name, "history": f"{name}/history.html",
-                                  "regressions": len(ctx["regressions"]), "runs": rows[::-1], "latest": latest})
+                                  "regressions": len(ctx["regressions"]),
+                                  "changes": len(ctx["changes"]), "runs": rows[::-1], "latest": latest})
     index["machines"].sort(key=lambda m: max(r["created"] for r in m["runs"]), reverse=True)
     index["manual"] = manual.build(site / "docs")            # the manual beside the reports, or why it is not
     (site / MARKER).write_text(json.dumps(index, indent=1, default=str) + "\n", encoding="utf-8")
