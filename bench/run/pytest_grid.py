@@ -36,10 +36,12 @@ class Replay:
 
 
 def framework_modules(modules) -> list[str]:
-    """The framework modules among `modules` (names): the frameworks themselves and the implementations' code
-    (implementations.<folder>.<module>; the folders' declarations, implementations.<folder>, are bench's registry)."""
+    """The framework modules among `modules` (names): the frameworks themselves and the implementations' workloads
+    (implementations.<folder>.core, which import them). Not the folders' declarations, which bench's registry reads,
+    nor the plain-numpy task modules that a declaration or the float64 gradient reference imports (fwbench run's
+    own process imports those too)."""
     return sorted(m for m in modules if m.split(".")[0] in FRAMEWORK_MODULES
-                  or (m.startswith("implementations.") and m.count(".") >= 2))
+                  or (m.startswith("implementations.") and m.split(".")[2:3] == ["core"]))
 
 
 def run_args(options: dict) -> argparse.Namespace:
