@@ -122,3 +122,24 @@ def test_plain_pytest_deselects_the_grid_and_benchmark_only_the_grid():
                         "tests/test_benchmark.py", "tests/test_pytest_benchmark.py"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert "test_step[cnn-torch/eager-cpu]" in p.stdout and "test_minus_k" not in p.stdout
+
+
+@pytest.mark.parametrize("order,expected", [("interleaved", ["elementwise", "single_layer", "single_layer", "elementwise"]),
+                                            ("sequential", ["elementwise", "elementwise", "single_layer", "single_layer"])])
+def test_run_cells_orders_the_blocks(order, expected):
+    """--fwbench-order: fwbench run's rounds (in order, then reversed), or all blocks of one cell, then the next."""
+    import io
+    from bench.run import runner
+    from bench.run.progress import Progress
+    seen = []
+
+    class Log(Progress):
+        def phase(self, cell, what):
+            if what.startswith("steady block"):
+                seen.append(cell.split()[0])
+
+    cells = runner.make_cells("quick", ["elementwise", "single_layer"], ["numpy/manual"], ["cpu"])
+    records = runner.run_cells(cells, threads=1, blocks=2, progress=Log(io.StringIO(), live=False), order=order)
+    assert seen == expected and all(len(r["step"]["samples_s"]) == 2 for r in records)
+    with pytest.raises(ValueError, match="sequential"):
+        runner.run_cells(cells, threads=1, blocks=2, order="sequential", until=runner.Until(lambda s: True, 2, 0.0))
