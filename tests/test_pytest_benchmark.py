@@ -35,7 +35,7 @@ def session(tmp_path_factory):
     """One `pytest --benchmark` over elementwise x IMPLS x {cpu, gpu}, -k leaving out three GPU cells."""
     tmp = tmp_path_factory.mktemp("pytest-benchmark")
     paths = {"json": tmp / "P.json", "out": tmp / "results.json", "junit": tmp / "junit.xml"}
-    argv = ["--benchmark", "tests/test_benchmark.py", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+    argv = ["--benchmark", "tests/test_benchmark.py", "-q", "-p", "no:cacheprovider",
             "--fwbench-tasks", "elementwise", "--fwbench-impls", ",".join(IMPLS), "--fwbench-devices", "cpu,gpu",
             "--fwbench-blocks", str(BLOCKS), "-k", "cpu or fake-async-gpu", f"--benchmark-json={paths['json']}",
             "--fwbench-out", str(paths["out"]), f"--junitxml={paths['junit']}"]
@@ -61,6 +61,14 @@ def test_framework_modules_names_frameworks_and_implementation_code_not_declarat
     assert pytest_grid.framework_modules(["torch._C", "jax", "implementations.torch.core", "implementations.torch",
                                           "implementations", "implementations.numpy.cnn", "numpy", "bench.run"]) == [
         "implementations.torch.core", "jax", "torch._C"]
+
+
+def test_cell_ids_are_task_impl_device_and_unique_in_the_full_profile():
+    quick = [pytest_grid.cell_id(c) for c in pytest_grid.cells(pytest_grid.run_args({"profile": "quick", "blocks": None}))]
+    assert "cnn-torch/eager-cpu" in quick and len(quick) == len(set(quick))
+    full = [pytest_grid.cell_id(c) for c in pytest_grid.cells(pytest_grid.run_args({"profile": "full", "blocks": None,
+                                                                                    "devices": "cpu"}))]
+    assert "cnn-batch=4-torch/eager-cpu" in full and "cnn-torch/eager-cpu" in full and len(full) == len(set(full))
 
 
 def test_minus_k_selects_the_cells_that_are_timed(session):
