@@ -1,62 +1,44 @@
 """The timing grid through pytest-benchmark: `pytest --benchmark` (plain `pytest` deselects these).
 
-One benchmark per cell of the quick profile, named test_step[<task>-<impl>-<device>], grouped by task. Each
-round is exactly one harness block, [step() x n; sync()], with n calibrated as `fwbench run` does (>= 10 ms on
-CPU, 50 ms on GPU), so pytest-benchmark's per-iteration times are per-step times with the sync inside the
-timed region. `--benchmark-json`, `--benchmark-autosave`, `--benchmark-compare(-fail)` work as usual. Unlike
-`fwbench run`, every framework lives in this one process and cells run one after another, not interleaved.
+One benchmark per cell, named test_step[<task>-<impl>-<device>], grouped by task. The cells are timed by
+`fwbench run`'s own workers (bench/run/pytest_grid.py): the first test times every selected cell, interleaved as
+`fwbench run` does; each test then hands pytest-benchmark its cell's blocks, one round per block [step() x n;
+sync()] with iterations=n, so its per-iteration times are per-step times. A cell whose gradients disagree or that
+recompiles in the steady state fails; one that cannot run here is skipped. This process imports no framework.
 """
-import importlib
-import warnings
-
 import pytest
 
-from bench import api, environment, registry
-from bench.run import runner, timing
-
-DEVICES = ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
-CELLS = [(c["task"], c["impl"], c["device"]) for c in runner.make_cells("quick", api.tasks(), None, DEVICES)]
-ROUNDS = runner.PROFILES["quick"]["blocks"]
-_threads_set = set()
+from bench.run import pytest_grid
 
 
-def _set_threads(impl):
-    """core.set_threads(n) once per framework, as the runner's workers do after import."""
-    fw = impl.split("/")[0]
-    if fw not in _threads_set:
-        _threads_set.add(fw)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            importlib.import_module(f"implementations.{registry.FRAMEWORKS[fw]['folder']}.core").set_threads(environment.physical_cores())
+def pytest_generate_tests(metafunc):
+    if "cell" in metafunc.fixturenames:
+        cells = pytest_grid.cells(getattr(metafunc.config, "fwbench_args", None) or pytest_grid.run_args(
+            {"profile": "quick", "blocks": None}))
+        metafunc.parametrize("cell", cells, ids=[pytest_grid.cell_id(c) for c in cells])
 
 
-def every_nth_sync(w, n):
-    """A target whose every n-th call is step() then sync(): with iterations=n a round is [step() x n; sync()]."""
-    step, sync, count = w.step, w.sync, [0]
-
-    def target():
-        step()
-        count[0] += 1
-        if count[0] == n:
-            count[0] = 0
-            sync()
-    return target
+@pytest.fixture(scope="session")
+def grid(request):
+    """{cell id: record} of every selected cell, timed at once through `fwbench run`'s runner."""
+    config = request.config
+    chosen = [item.callspec.params["cell"] for item in request.session.items
+              if hasattr(item, "callspec") and "cell" in item.callspec.params]
+    command = " ".join(["pytest", *config.invocation_params.args])
+    records, _ = pytest_grid.run_session(config.fwbench_args, chosen, command)
+    return records
 
 
 @pytest.mark.benchmark_grid
-@pytest.mark.parametrize("task,impl,device", CELLS, ids=[f"{t}-{i}-{d}" for t, i, d in CELLS])
-def test_step(benchmark, task, impl, device):
-    reason = api.skip_reason(impl, device, task)
-    if reason:
-        pytest.skip(reason)
-    _set_threads(impl)
-    try:
-        w = api.make(task, impl, device=device)
-    except api.SkipCell as e:
-        pytest.skip(str(e))
-    timing.warm_up(w.step, w.sync, runner.PROFILES["quick"]["warmup_s"])
-    n, _ = timing.calibrate(w.step, w.sync, timing.MIN_BLOCK_S[device])
-    benchmark.group = task
-    benchmark.extra_info.update(task=task, impl=impl, device=device, steps_per_round=n,
-                                size=runner.canonical(task, {}), flops=api._tasks.get(task).flops(w.size))
-    benchmark.pedantic(every_nth_sync(w, n), rounds=ROUNDS, iterations=n, warmup_rounds=1)
+@pytest.mark.benchmark(timer=pytest_grid.block_clock)
+def test_step(benchmark, cell, grid):
+    rec = grid[pytest_grid.cell_id(cell)]
+    if rec["status"] == "skipped":
+        pytest.skip(rec["reason"])
+    if rec["status"] == "failed":
+        pytest.fail(rec["reason"], pytrace=False)
+    step = rec["step"]
+    benchmark.group = rec["task"]
+    benchmark.extra_info.update(pytest_grid.extra_info(rec))
+    benchmark.pedantic(pytest_grid.Replay(step["samples_s"], step["block"]), rounds=len(step["samples_s"]),
+                       iterations=step["block"], warmup_rounds=0)

@@ -143,7 +143,7 @@ class _Scheduler:
     """The state of one `run_cells` call: records, per-record progress, the live workers."""
 
     def __init__(self, cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
-                 worker_env=None, quiesce=True, until=None, at_once=1):
+                 worker_env=None, quiesce=True, until=None, at_once=1, order="interleaved"):
         from bench import environment, registry, tasks
         from bench.run.progress import Progress
         self.sides, self.threads, self.blocks, self.warmup_s = sides, threads, blocks, warmup_s
@@ -152,6 +152,7 @@ class _Scheduler:
         self.env = {**environment.thread_env(threads), **(worker_env or {})}
         self.quiesce, self.last, self.waits, self.at_once, self.starting = quiesce, None, [], max(1, at_once), []
         self.until, self.clock, self.stopped = until, time.perf_counter, None
+        self.order = order
         self.cache = None if "TORCHINDUCTOR_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="fwbench-cache-")
         self.records, self.state, self.procs, self.broken = [], [], {}, {}
         for c in cells:
@@ -450,6 +451,13 @@ class _Scheduler:
         active, r = self.round_order([i for i, st in enumerate(self.state) if st["phase"] == "steady"]), 0
         for i in active:
             self.state[i]["wall"] = 0.0
+        if self.order == "sequential":    # every block of one record, then the next (pytest's own order)
+            for i in active:
+                for r in range(self.blocks):
+                    if self.state[i]["phase"] == "steady":
+                        self.block(i, r)
+                self.update(self.records)
+            return
         while True:
             active = self.more(r, [i for i in active if self.state[i]["phase"] == "steady"])
             if not active:
@@ -529,7 +537,7 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
               cell_timeout: float = 600.0, seed: int = 0, examples: dict | None = None,
               workers: dict | None = None, progress=None, on_update=None, worker_env: dict | None = None,
               quiesce: bool = True, stats: dict | None = None, until: Until | None = None,
-              at_once: int | None = None) -> list[dict]:
+              at_once: int | None = None, order: str = "interleaved") -> list[dict]:
     """Time `cells` on every side, steady-state blocks interleaved round-robin; one record per (cell, side).
 
     cells:    dicts {"task", "impl", "device", "size": {every knob, JSON types}, "variant": None | str,
@@ -559,6 +567,8 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
               reached, the target and whether it was met.
               Use an even count: of two adjacent blocks the second tends to run a few % faster here,
               and alternating directions cancels that only when each goes first equally often.
+    order:    "interleaved" (the rounds above) or "sequential": with a fixed count, every block of one record, then
+              the next record's (records grouped by worker as in a round).
     examples: a dict to fill with bench.examples.compute(impl) from the first side's CPU workers, or None.
     workers:  a dict to fill with each worker's framework version, import_s and threadpoolctl (BLAS) info,
               keyed "torch/cpu" (first side) or "torch/cpu@label" (other sides), or None.
@@ -571,6 +581,8 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
     (a KeyboardInterrupt) carrying the records: cells with >= 3 blocks kept (ok, the reason says how many
     blocks), the rest failed with the reason "interrupted".
     """
+    if order not in ("interleaved", "sequential") or (order == "sequential" and until is not None):
+        raise ValueError(f"order must be 'interleaved', or 'sequential' with a fixed block count, got {order!r}")
     labels = [side.label for side in sides]
     if not labels or len(set(labels)) != len(labels):
         raise ValueError(f"sides need distinct labels, got {labels}")
@@ -578,7 +590,7 @@ def run_cells(cells, sides=(Side(),), *, threads: int, blocks: int, warmup_s: fl
         from bench import environment
         at_once = environment.physical_cores()
     sched = _Scheduler(cells, sides, threads, blocks, warmup_s, cell_timeout, seed, progress, on_update, workers,
-                       worker_env, quiesce, until, at_once)
+                       worker_env, quiesce, until, at_once, order)
     try:
         return sched.run(cells, examples)
     finally:
@@ -751,7 +763,8 @@ def run(args, progress=None, on_update=None, own_signals: bool = True) -> int:
     task_names = args.tasks or list(tasks.TASKS)
     devices = args.devices or ["cpu"] + (["gpu"] if registry.nvidia_gpu_present() else [])
     threads = args.threads or environment.physical_cores()
-    cells = make_cells(args.profile, task_names, args.impls, devices, sweep=getattr(args, "sweep", False) or None)
+    cells = getattr(args, "cells", None) or make_cells(   # args.cells: pytest --benchmark's selection
+        args.profile, task_names, args.impls, devices, sweep=getattr(args, "sweep", False) or None)
     # --aa: the same cells again in a second set of workers (same Python, same checkout), blocks paired
     # round by round exactly as the A/B gate pairs two environments
     sides = (Side(), Side("aa-copy")) if args.aa else process_sides(processes)
@@ -820,7 +833,7 @@ def run(args, progress=None, on_update=None, own_signals: bool = True) -> int:
                             cell_timeout=args.cell_timeout,
                             examples=data["examples"] if spec["examples"] or args.examples else None,
                             workers=data["environment"]["workers"], progress=progress, on_update=saved,
-                            worker_env=worker_env, stats=data["harness"])
+                            worker_env=worker_env, stats=data["harness"], order=getattr(args, "order", "interleaved"))
     except Interrupted as e:
         data["harness"]["interrupted"] = True
         save(e.records)
