@@ -39,7 +39,9 @@ def session(tmp_path_factory):
             "--fwbench-tasks", "elementwise", "--fwbench-impls", ",".join(IMPLS), "--fwbench-devices", "cpu,gpu",
             "--fwbench-blocks", str(BLOCKS), "-k", "cpu or fake-async-gpu", f"--benchmark-json={paths['json']}",
             "--fwbench-out", str(paths["out"]), f"--junitxml={paths['junit']}"]
-    env = {**os.environ, registry.EXTRA_IMPLS_ENV: "bench.fakes"}
+    # a fresh session, not an xdist worker: pytest-benchmark reads PYTEST_XDIST_WORKER and then writes no JSON
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    env[registry.EXTRA_IMPLS_ENV] = "bench.fakes"
     p = subprocess.run([sys.executable, "-c", SESSION, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=600)
     line = [s for s in p.stdout.splitlines() if s.startswith("FRAMEWORKS=")]

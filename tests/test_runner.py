@@ -13,7 +13,7 @@ import time
 import pytest
 
 from bench import registry, results
-from bench.run import runner, timing
+from bench.run import runner, scheduler, timing
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
@@ -258,7 +258,7 @@ def test_workers_start_together_with_their_guests_before_the_first_cell(monkeypa
             self.hello = {"ready": True, "protocol": worker.PROTOCOL, "import_s": 0.5}
             return self.hello
 
-    monkeypatch.setattr(runner, "Proc", FakeProc)
+    monkeypatch.setattr(scheduler, "Proc", FakeProc)
     monkeypatch.setattr(runner._Scheduler, "skip_reason", lambda self, st: None)
     cells = runner.make_cells("quick", ["mlp"], ["numpy/manual", "torch/eager", "keras-jax/jit", "jax/jit",
                                                  "keras-torch/eager"], ["cpu"])

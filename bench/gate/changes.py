@@ -29,6 +29,7 @@ WINDOW_LEN = 30        # Otava's sliding window (runs); a whole short history is
 MAX_PVALUE = 0.001     # a change point's t-test p must be below this
 MIN_MAGNITUDE = 0.05   # ... and its level change beyond this (about 5%; the machine's run-to-run noise)
 LAST = 3               # a change point is new when it lies within the last this many runs
+MIN_AFTER = 2          # a persistent shift: at least this many runs on the new level (one slow last run is not one)
 CONFIDENCE = 0.95      # of the ratio's interval
 MIN_CELLS = 3          # a run's shift needs at least this many other cells to estimate it from
 MISSING = "change-point detection needs Apache Otava: pip install --no-deps apache-otava==0.8.0"
@@ -109,7 +110,8 @@ def corrected(cells: dict, shift: bool = True) -> dict:
 
 
 def detect(medians, window_len=WINDOW_LEN, max_pvalue=MAX_PVALUE, min_magnitude=MIN_MAGNITUDE) -> list:
-    """[(position of the first point of the new level, p), ...] of a series of medians, by Otava."""
+    """[(position of the first point of the new level, p), ...] of a series of medians, by Otava; a level that
+    holds fewer than MIN_AFTER runs at the end of the series is not (yet) a change point."""
     import numpy as np
     if len(medians) < 3:
         return []
@@ -117,7 +119,7 @@ def detect(medians, window_len=WINDOW_LEN, max_pvalue=MAX_PVALUE, min_magnitude=
     logs = np.log(np.asarray(medians, dtype=float))
     found, _ = compute(list(1.0 + logs - np.median(logs)), window_len=window_len, max_pvalue=max_pvalue,
                        min_magnitude=min_magnitude)
-    return [(int(cp.index), float(cp.stats.pvalue)) for cp in found]
+    return [(int(cp.index), float(cp.stats.pvalue)) for cp in found if len(medians) - int(cp.index) >= MIN_AFTER]
 
 
 def ratio_ci(before, after, confidence=CONFIDENCE, seed=0) -> tuple[float, float, float]:

@@ -267,7 +267,7 @@ def judge(ratio, ratios, spread, tol) -> str:
 
 
 def _fmt(s):
-    from bench.run.runner import _fmt_s
+    from bench.run.summary import _fmt_s
     return _fmt_s(s)
 
 
