@@ -176,3 +176,8 @@ def test_the_manual_says_why_it_is_not_in_a_site(tmp_path, monkeypatch):
     from bench.gate import publish
     index = {"title": "t", "machines": [], "manual": {"note": note}}
     assert str(escape(note)) in publish.render_index(index)         # as jinja escapes it
+
+
+def test_the_tracking_page_shows_the_evidence_figure():
+    shown = ROOT / "docs" / "assets" / "changepoints-quiet-figure.svg"
+    assert shown.read_bytes() == (EVIDENCE / "tracking" / "changepoints-quiet-figure.svg").read_bytes()

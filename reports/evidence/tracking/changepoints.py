@@ -262,7 +262,8 @@ def main(argv=None) -> int:
            "no_shift_free_fraction": noshift.get("free"),
            "clean_prefix_alarms": {"prefixes": tried, "exit_1": alarms}, "by_noise": noise_table,
            "synthetic_control": control, "noise": {name(k): noise(points[k]) for k in clean},
-           "figure": {"cell": name(example[0]), "k": example[1], "found": found}, "wall_s": wall}
+           "figure": {"cell": name(example[0]), "k": example[1], "found": found,
+                      "file": f"{Path(args.out).name}-figure"}, "wall_s": wall}
     Path(f"{args.out}.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
     Path(f"{args.out}.md").write_text(markdown(out))
     print(markdown(out))
@@ -352,7 +353,7 @@ def markdown(o) -> str:
                                  if x["k"] == k and x["step"] == f)
         lines.append(f"| {k} | {row(1.10)} | {row(1.25)} |")
     g = o["figure"]
-    lines += ["", f"Figure (`changepoints-figure.svg`/`.png`): {g['cell']}, +25% from run index {g['k']}; on the "
+    lines += ["", f"Figure (`{g.get('file', 'changepoints-figure')}.svg`/`.png`): {g['cell']}, +25% from run index {g['k']}; on the "
               f"whole history the detector found " + (", ".join(f"run index {x['x']} ×{x['ratio']:.2f} "
                                                                  f"[{x['ci'][0]:.2f}, {x['ci'][1]:.2f}]"
                                                                  for x in g["found"]) or "nothing") + ".", ""]
