@@ -80,7 +80,7 @@ def test_a_regression_in_a_three_cell_framework_leaves_its_siblings_alone(tmp_pa
     assert {k: v for k, v in got.items() if k != cell} == {k: v for k, v in plain.items() if k != cell}
 
 
-AA = ROOT / "reports" / "aa-evidence-zen4" / "runs"      # A/A quick runs of one machine, minutes apart
+AA = ROOT / "reports" / "evidence" / "gate" / "aa-evidence-zen4" / "runs"      # A/A quick runs of one machine, minutes apart
 NOISY_CELLS = [("elementwise", "numpy/manual"), ("single_layer", "torch/eager"), ("mlp", "torch/eager"),
                ("cnn", "torch/eager"), ("mlp", "tensorflow/eager"), ("cnn", "jax/jit"), ("mlp", "keras-jax/jit")]
 
@@ -109,7 +109,7 @@ def test_in_a_real_noisy_pair_one_slowed_cell_moves_no_other_verdict(tmp_path, c
 def test_at_ten_percent_a_real_pair_keeps_a_four_cell_frameworks_siblings(tmp_path, cell):
     """Real runs an hour apart, threshold held at 10% (--noise 0 --no-spread): a numpy cell x1.25 moved its
     three numpy siblings when their shift was the median of the other three numpy cells, itself among them."""
-    base, new = results.load(QUICK), results.load(ROOT / "reports" / "quick-processes3-zen4.json")
+    base, new = results.load(QUICK), results.load(ROOT / "reports" / "evidence" / "processes" / "quick-processes3-zen4.json")
     same_kind(base, new)
     b = results.write_atomic(tmp_path / "base.json", base)
     slow = results.write_atomic(tmp_path / "slow.json", {**scaled(new, *cell, 1.25), "run_id": "slow"})

@@ -13,7 +13,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-FRAMEWORK_MODULES = ("torch", "tensorflow", "jax", "jaxlib", "keras", "cupy")
 _CLOCK = [0.0]
 
 
@@ -40,7 +39,10 @@ def framework_modules(modules) -> list[str]:
     (implementations.<folder>.core, which import them). Not the folders' declarations, which bench's registry reads,
     nor the plain-numpy task modules that a declaration or the float64 gradient reference imports (fwbench run's
     own process imports those too)."""
-    return sorted(m for m in modules if m.split(".")[0] in FRAMEWORK_MODULES
+    from bench import registry
+    names = {m.split(".")[0] for fw in registry.FRAMEWORKS for dev in ("cpu", "gpu") for m in registry.modules(fw, dev)}
+    names = (names - {"numpy"}) | {"jaxlib"}   # numpy: the harness's own; jaxlib: what jax loads beside itself
+    return sorted(m for m in modules if m.split(".")[0] in names
                   or (m.startswith("implementations.") and m.split(".")[2:3] == ["core"]))
 
 
