@@ -8,7 +8,7 @@ def pytest_addoption(parser):
                      help="fwbench: run only the timing grid through pytest-benchmark (one benchmark per cell, timed "
                           "by fwbench run's workers); plain pytest deselects it")
     group = parser.getgroup("fwbench", "fwbench's grid under --benchmark (the options of fwbench run)")
-    group.addoption("--fwbench-profile", default="quick", choices=("quick", "full"), help="the cells' profile (default quick)")
+    group.addoption("--fwbench-profile", default="quick", help="the cells' profile, as fwbench run --profile (default quick)")
     group.addoption("--fwbench-devices", help="comma-separated devices (default: cpu, plus gpu where an NVIDIA driver is)")
     group.addoption("--fwbench-impls", help="comma-separated implementations (default: the profile's)")
     group.addoption("--fwbench-tasks", help="comma-separated tasks (default: all)")
@@ -38,8 +38,8 @@ def pytest_configure(config):
                ("profile", "devices", "impls", "tasks", "threads", "blocks", "order", "out")}
     try:
         config.fwbench_args = pytest_grid.run_args(options)
-    except SystemExit:
-        raise pytest.UsageError("a --fwbench-* option is not one fwbench run takes (see above)") from None
+    except ValueError as e:
+        raise pytest.UsageError(f"--fwbench-*: {e}") from None
 
 
 def pytest_collection_modifyitems(config, items):

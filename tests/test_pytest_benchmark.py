@@ -153,3 +153,12 @@ def test_run_cells_orders_the_blocks(order, expected):
     assert seen == expected and all(len(r["step"]["samples_s"]) == 2 for r in records)
     with pytest.raises(ValueError, match="sequential"):
         runner.run_cells(cells, threads=1, blocks=2, order="sequential", until=runner.Until(lambda s: True, 2, 0.0))
+
+
+def test_an_unknown_fwbench_option_value_is_a_one_line_usage_error():
+    p = subprocess.run([sys.executable, "-m", "pytest", "--benchmark", "tests/test_benchmark.py", "-q",
+                        "-p", "no:cacheprovider", "--fwbench-impls", "torch/nope"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 4, p.stdout + p.stderr          # pytest's exit code for a usage error
+    assert "unknown implementation 'torch/nope'; valid implementations:" in p.stderr
+    assert "Traceback" not in p.stderr

@@ -82,16 +82,11 @@ def speedups(df) -> list[dict]:
 
 def layer_costs(df) -> list[dict]:
     """Every layer over a framework beside the raw implementation it wraps, at the headline size: step / raw step."""
-    from bench.registry import wrapped
+    from bench.report.layers import twins
     sub, _ = _main_group(df)
     sizes, out = headline_sizes(sub), []
     for task in task_order(sub):
-        ok = _ok(sub, task, sizes)
-        for impl in impl_order(ok):
-            raw = ok[ok["impl"] == wrapped(impl)] if wrapped(impl) else ok.iloc[0:0]
-            if raw.empty:
-                continue
-            top, base = ok[ok["impl"] == impl].iloc[0], raw.iloc[0]
+        for impl, top, base in twins(_ok(sub, task, sizes)):
             same = top["run_id"] == base["run_id"]
             if same:
                 ratio, lo, hi, how = paired_ratio_ci(top["samples_s"], base["samples_s"])

@@ -15,9 +15,19 @@ def paired_ratio(layer_samples, raw_samples) -> tuple[float, str]:
     return statistics.median(layer_samples) / statistics.median(raw_samples), "medians"
 
 
+def twins(ok):
+    """(impl, its row, the row of the raw implementation it wraps) for every layer over a framework among the ok
+    cells `ok` of one task and size whose raw implementation is there too."""
+    from bench.registry import wrapped
+    for impl in impl_order(ok):
+        raw = ok[ok["impl"] == wrapped(impl)] if wrapped(impl) else ok.iloc[0:0]
+        if not raw.empty:
+            yield impl, ok[ok["impl"] == impl].iloc[0], raw.iloc[0]
+
+
 def layers(df) -> dict:
     """Per task, every measured implementation that declares itself a layer over another, against that one."""
-    from bench.registry import mode_info, wrapped
+    from bench.registry import mode_info
     sizes = headline_sizes(df)
     grp = groups(df)
     tables, found = [], []
@@ -27,11 +37,7 @@ def layers(df) -> dict:
         for task in task_order(df):
             ok = df[(df["task"] == task) & (df["size_json"] == sizes[task]) & (df["where"] == g[0])
                     & (df["device"] == g[1]) & (df["status"] == "ok")]
-            for impl in impl_order(ok):
-                raw = ok[ok["impl"] == wrapped(impl)] if wrapped(impl) else ok.iloc[0:0]
-                if raw.empty:
-                    continue
-                top, base = ok[ok["impl"] == impl].iloc[0], raw.iloc[0]
+            for impl, top, base in twins(ok):
                 same_run = top["run_id"] == base["run_id"]
                 ratio, how = paired_ratio(top["samples_s"] if same_run else [], base["samples_s"])
                 extra = top["median_s"] - base["median_s"]

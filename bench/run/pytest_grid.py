@@ -47,16 +47,16 @@ def framework_modules(modules) -> list[str]:
 
 
 def run_args(options: dict) -> argparse.Namespace:
-    """`fwbench run`'s arguments for the session's options (pytest's --fwbench-*), parsed by its own parser, so that
-    they mean and check what they do there. UsageError-free: argparse's errors are a SystemExit(2)."""
+    """`fwbench run`'s arguments for the session's options (pytest's --fwbench-*), built as bench.measure builds
+    them (ValueError for an unknown name); the blocks default to the profile's fixed count."""
+    from bench import lab
     from bench.run import runner
-    p = argparse.ArgumentParser(prog="pytest --benchmark", add_help=False)
-    runner.add_arguments(p)
-    argv = ["--profile", options["profile"], "--blocks", str(options["blocks"] or runner.PROFILES[options["profile"]]["blocks"])]
-    for flag in ("devices", "impls", "tasks", "threads", "out"):
-        if options.get(flag):
-            argv += [f"--{flag}", str(options[flag])]
-    args = p.parse_args(argv)
+    split = lambda v: v.split(",") if v else None  # noqa: E731
+    if options["profile"] not in runner.PROFILES:
+        raise ValueError(f"unknown profile {options['profile']!r}; valid profiles: {', '.join(runner.PROFILES)}")
+    args = lab.options(split(options.get("tasks")), split(options.get("impls")), split(options.get("devices")),
+                       options["profile"], options.get("threads"), options.get("out"),
+                       options.get("blocks") or runner.PROFILES[options["profile"]]["blocks"])
     args.order = options.get("order") or "interleaved"
     return args
 
