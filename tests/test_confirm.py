@@ -224,7 +224,7 @@ def test_bisect_candidates_are_the_first_parent_commits_after_good(tmp_path):
 def test_bisect_cli_prints_each_step_and_the_first_bad_commit(monkeypatch, tmp_path):
     commits, measure, calls = fake_ab(2, 5)
     monkeypatch.setattr(bisect, "candidates", lambda good, bad, root: ("good", [(c, f"subject of {c}") for c in commits]))
-    monkeypatch.setattr(bisect, "ab_measure", lambda args, root, out: lambda b, n, a: (measure(b, n, a), "detail"))
+    monkeypatch.setattr(bisect, "ab_measure", lambda args, out: lambda b, n, a: (measure(b, n, a), "detail"))
     code, out, err = fwbench("bisect", "v1", "v2", "--tasks", "mlp", "--impls", "numpy/manual", "--json", tmp_path / "b.json")
     assert code == 0, err
     assert "first bad commit: c2 subject of c2" in out

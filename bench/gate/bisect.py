@@ -9,9 +9,6 @@ one still lies among. Exit 0 when the first bad commit is named, 1 when BAD is n
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -105,29 +102,23 @@ def _change(ratio, ci) -> str:
     return f"{pct(ratio)} [{pct(ci[0])}, {pct(ci[1])}]" if ratio and ci else ""
 
 
-def ab_measure(args, root, out_dir: Path):  # pragma: no mutate block
-    """measure(base, new, attempt) by `fwbench ab` in a child process: the worst verdict of the cells, and a detail."""
-    from bench.errors import UsageError
+def ab_measure(args, out_dir: Path):  # pragma: no mutate block
+    """measure(base, new, attempt) by `fwbench ab` in a child process (fwbench confirm's): the worst verdict of the
+    cells, and a detail; a retry gets twice the time budget of the attempt before it."""
+    from bench.gate.confirm import ab_argv, run_ab
     from bench.run.runner import PROFILES
+    cells = [{"task": t, "impl": i, "device": d} for t in args.tasks for i in args.impls for d in args.devices]
 
     def measure(base: str, new: str, attempt: int):
-        out = out_dir / f"{base[:7]}-{new[:7]}-{attempt}"
-        argv = [sys.executable, "-m", "bench", "ab", "--base-rev", base, "--new-rev", new, "--tasks",
-                ",".join(args.tasks), "--impls", ",".join(args.impls), "--devices", ",".join(args.devices),
-                "--profile", args.profile, "--threshold", f"{args.threshold:g}", "--out-dir", str(out),
-                "--json", str(out / "ab.json")] + (["--threads", str(args.threads)] if args.threads else [])
+        argv = ab_argv(base, new, cells, args, out_dir / f"{base[:7]}-{new[:7]}-{attempt}")
         if attempt:
             argv += ["--max-time", f"{PROFILES[args.profile]['ab_max_time_s'] * 2 ** attempt:g}"]
-        r = subprocess.run(argv, cwd=root, capture_output=True, text=True)
-        if r.returncode not in (0, 1) or not (out / "ab.json").exists():
-            raise UsageError(f"fwbench ab {base[:7]} {new[:7]} exited with {r.returncode}: "
-                             f"{(r.stderr.strip().splitlines() or ['no message'])[-1]}")
-        cells = json.loads((out / "ab.json").read_text())["cells"]
-        got = [outcome(c["verdict"]) for c in cells]
-        verdict = (rules.REGRESSION if BAD in got else rules.INCONCLUSIVE if UNDECIDED in got or not cells
+        cells_ = run_ab(argv, quiet=True)["cells"]
+        got = [outcome(c["verdict"]) for c in cells_]
+        verdict = (rules.REGRESSION if BAD in got else rules.INCONCLUSIVE if UNDECIDED in got or not cells_
                    else rules.UNCHANGED)
         return verdict, "; ".join(f"{c['name']}: {c['verdict']} {_change(c.get('ratio'), c.get('ratio_ci'))}"
-                                  for c in cells)
+                                  for c in cells_)
     return measure
 
 
@@ -149,7 +140,7 @@ def run(args) -> int:  # pragma: no mutate block
               f"=> {s['outcome']}  [{s['detail']}] ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="fwbench-bisect-") as tmp:
-        result = search(good, [c for c, _ in commits], ab_measure(args, root, Path(tmp)), log=log)
+        result = search(good, [c for c, _ in commits], ab_measure(args, Path(tmp)), log=log)
     if result["status"] == "found":
         sha = result["first_bad"]
         print(f"first bad commit: {sha} {subject[sha]}")

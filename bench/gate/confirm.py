@@ -180,14 +180,18 @@ def ab_argv(before: str, after: str, changes, args, out: Path) -> list[str]:
     return argv + (["--threads", str(args.threads)] if args.threads else [])
 
 
-def run_ab(argv: list[str]) -> dict:  # pragma: no mutate block
-    """Run `fwbench ab ARGV` in a child process (its table and progress go to this one's output); its report."""
+def run_ab(argv: list[str], quiet: bool = False) -> dict:  # pragma: no mutate block
+    """Run `fwbench ab ARGV` in a child process (its table and progress go to this one's output, or nowhere when
+    `quiet`); its report. UsageError when it ends with no verdicts."""
     from bench.run.runner import ROOT
     out = Path(argv[argv.index("--json") + 1])
-    print(f"fwbench confirm: fwbench {' '.join(argv)}", flush=True)
-    rc = subprocess.run([sys.executable, "-m", "bench", *argv], cwd=ROOT).returncode
-    if rc not in (0, 1) or not out.exists():
-        raise UsageError(f"fwbench ab exited with {rc} and no verdicts (see its message above)")
+    if not quiet:
+        print(f"fwbench confirm: fwbench {' '.join(argv)}", flush=True)
+    r = subprocess.run([sys.executable, "-m", "bench", *argv], cwd=ROOT, capture_output=quiet, text=True)
+    if r.returncode not in (0, 1) or not out.exists():
+        said = (r.stderr or "").strip().splitlines() or ["see its message above"]
+        raise UsageError(f"fwbench ab {argv[argv.index('--base-rev') + 1][:7]} {argv[argv.index('--new-rev') + 1][:7]} "
+                         f"exited with {r.returncode} and no verdicts: {said[-1]}")
     return json.loads(out.read_text())
 
 
