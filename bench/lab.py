@@ -7,10 +7,11 @@ shows progress as plain lines on stdout (a notebook shows them), runs from any t
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
+
+from bench.run.runner import options  # noqa: F401  (the options fwbench run parses; re-exported)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -108,30 +109,6 @@ class _Lines:
 
     def isatty(self):
         return False
-
-
-def options(tasks=None, impls=None, devices=None, profile="quick", threads=None, out=None, blocks=None,
-            precision=None, max_time=None, examples=False, sweep=False, cell_timeout=600.0) -> argparse.Namespace:
-    """The options `fwbench run` would parse for these arguments (names checked: ValueError lists the valid ones)."""
-    from bench import registry, tasks as _tasks
-    from bench.run import runner
-    if profile not in runner.PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(runner.PROFILES)}")
-    listed = lambda v: [v] if isinstance(v, str) else (list(v) if v is not None else None)  # noqa: E731
-    tasks, impls, devices = listed(tasks), listed(impls), listed(devices)
-    for t in tasks or []:
-        _tasks.get(t)
-    for i in impls or []:
-        registry.check_impl(i)
-    for d in devices or []:
-        registry.check_device(d)
-    p = argparse.ArgumentParser()
-    runner.add_arguments(p)
-    args = p.parse_args([])
-    args.__dict__.update(tasks=tasks, impls=impls, devices=devices, profile=profile, threads=threads,
-                         out=None if out is None else str(out), blocks=blocks, precision=precision,
-                         max_time=max_time, examples=examples, sweep=sweep, cell_timeout=cell_timeout)
-    return args
 
 
 def measure(tasks=None, impls=None, devices=None, profile="quick", threads=None, out=None, *, blocks=None,

@@ -49,12 +49,11 @@ def framework_modules(modules) -> list[str]:
 def run_args(options: dict) -> argparse.Namespace:
     """`fwbench run`'s arguments for the session's options (pytest's --fwbench-*), built as bench.measure builds
     them (ValueError for an unknown name); the blocks default to the profile's fixed count."""
-    from bench import lab
     from bench.run import runner
     split = lambda v: v.split(",") if v else None  # noqa: E731
     if options["profile"] not in runner.PROFILES:
         raise ValueError(f"unknown profile {options['profile']!r}; valid profiles: {', '.join(runner.PROFILES)}")
-    args = lab.options(split(options.get("tasks")), split(options.get("impls")), split(options.get("devices")),
+    args = runner.options(split(options.get("tasks")), split(options.get("impls")), split(options.get("devices")),
                        options["profile"], options.get("threads"), options.get("out"),
                        options.get("blocks") or runner.PROFILES[options["profile"]]["blocks"])
     args.order = options.get("order") or "interleaved"

@@ -75,6 +75,31 @@ def add_precision_arguments(p, command: str) -> None:
                    + (" and process" if command == "ab" else "") + ", instead of rounds to a precision")
 
 
+def options(tasks=None, impls=None, devices=None, profile="quick", threads=None, out=None, blocks=None,
+            precision=None, max_time=None, examples=False, sweep=False, cell_timeout=600.0) -> argparse.Namespace:
+    """The options `fwbench run` would parse for these arguments (names checked: ValueError lists the valid ones)."""
+    import argparse
+
+    from bench import registry, tasks as _tasks
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    listed = lambda v: [v] if isinstance(v, str) else (list(v) if v is not None else None)  # noqa: E731
+    tasks, impls, devices = listed(tasks), listed(impls), listed(devices)
+    for t in tasks or []:
+        _tasks.get(t)
+    for i in impls or []:
+        registry.check_impl(i)
+    for d in devices or []:
+        registry.check_device(d)
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    args = p.parse_args([])
+    args.__dict__.update(tasks=tasks, impls=impls, devices=devices, profile=profile, threads=threads,
+                         out=None if out is None else str(out), blocks=blocks, precision=precision,
+                         max_time=max_time, examples=examples, sweep=sweep, cell_timeout=cell_timeout)
+    return args
+
+
 def plan(args, spec: dict, command: str = "run") -> tuple[int, float | None, float | None]:
     """(blocks, precision %, time budget s) from the options: (N, None, None) for a fixed count, else
     (the profile's minimum blocks, target, budget). UsageError for contradictions."""
