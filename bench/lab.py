@@ -11,8 +11,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run.runner import options  # noqa: F401  (the options fwbench run parses; re-exported)
-
 
 class Interrupted(KeyboardInterrupt):
     """`measure` was interrupted: `results` holds the cells finished so far (the rest marked failed)."""
@@ -128,7 +126,7 @@ def measure(tasks=None, impls=None, devices=None, profile="quick", threads=None,
     from bench.run.progress import Progress
     keep = None if out is not None else tempfile.TemporaryDirectory(prefix="fwbench-measure-")
     path = Path(out) if out is not None else Path(keep.name) / "results.json"
-    args = options(tasks, impls, devices, profile, threads, path, blocks, precision, max_time, examples, sweep)
+    args = runner.options(tasks, impls, devices, profile, threads, path, blocks, precision, max_time, examples, sweep)
     stopped = []
 
     def hook(data):                     # once it raised, not again: the runner saves once more while it stops

@@ -113,12 +113,12 @@ def ab_measure(args, out_dir: Path):  # pragma: no mutate block
         argv = ab_argv(base, new, cells, args, out_dir / f"{base[:7]}-{new[:7]}-{attempt}")
         if attempt:
             argv += ["--max-time", f"{PROFILES[args.profile]['ab_max_time_s'] * 2 ** attempt:g}"]
-        cells_ = run_ab(argv, quiet=True)["cells"]
-        got = [outcome(c["verdict"]) for c in cells_]
-        verdict = (rules.REGRESSION if BAD in got else rules.INCONCLUSIVE if UNDECIDED in got or not cells_
+        verdicts = run_ab(argv, quiet=True)["cells"]
+        got = [outcome(c["verdict"]) for c in verdicts]
+        verdict = (rules.REGRESSION if BAD in got else rules.INCONCLUSIVE if UNDECIDED in got or not verdicts
                    else rules.UNCHANGED)
         return verdict, "; ".join(f"{c['name']}: {c['verdict']} {_change(c.get('ratio'), c.get('ratio_ci'))}"
-                                  for c in cells_)
+                                  for c in verdicts)
     return measure
 
 

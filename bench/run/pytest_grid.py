@@ -51,11 +51,9 @@ def run_args(options: dict) -> argparse.Namespace:
     them (ValueError for an unknown name); the blocks default to the profile's fixed count."""
     from bench.run import runner
     split = lambda v: v.split(",") if v else None  # noqa: E731
-    if options["profile"] not in runner.PROFILES:
-        raise ValueError(f"unknown profile {options['profile']!r}; valid profiles: {', '.join(runner.PROFILES)}")
     args = runner.options(split(options.get("tasks")), split(options.get("impls")), split(options.get("devices")),
-                       options["profile"], options.get("threads"), options.get("out"),
-                       options.get("blocks") or runner.PROFILES[options["profile"]]["blocks"])
+                          options["profile"], options.get("threads"), options.get("out"), options.get("blocks"))
+    args.blocks = args.blocks or runner.PROFILES[args.profile]["blocks"]
     args.order = options.get("order") or "interleaved"
     return args
 

@@ -5,6 +5,7 @@ imports no framework. The names of those modules are re-exported here, where the
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -78,8 +79,6 @@ def add_precision_arguments(p, command: str) -> None:
 def options(tasks=None, impls=None, devices=None, profile="quick", threads=None, out=None, blocks=None,
             precision=None, max_time=None, examples=False, sweep=False, cell_timeout=600.0) -> argparse.Namespace:
     """The options `fwbench run` would parse for these arguments (names checked: ValueError lists the valid ones)."""
-    import argparse
-
     from bench import registry, tasks as _tasks
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
